@@ -4,9 +4,21 @@
 #include <stddef.h>
 
 const op_case *op_cases_arith(int *count);
+const op_case *op_cases_conv(int *count);
+const op_case *op_cases_norm(int *count);
+const op_case *op_cases_act(int *count);
+const op_case *op_cases_shape(int *count);
+const op_case *op_cases_dist(int *count);
+const op_case *op_cases_optim(int *count);
 
 static const op_case_family_fn families[] = {
     op_cases_arith,
+    op_cases_conv,
+    op_cases_norm,
+    op_cases_act,
+    op_cases_shape,
+    op_cases_dist,
+    op_cases_optim,
 };
 
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
