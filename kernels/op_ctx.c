@@ -1,11 +1,14 @@
 /* op_ctx: see op_ctx.h. */
 #include "kernels/op_ctx.h"
 
+#include "kernels/backend.h"
+
 #include <string.h>
 
 op_ctx op_ctx_cpu(void) {
   op_ctx c;
   memset(&c, 0, sizeof c);
+  c.ops = &op_backend_cpu;
   c.device = DEVICE_CPU;
   return c;
 }

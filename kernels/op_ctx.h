@@ -19,7 +19,10 @@
 extern "C" {
 #endif
 
+struct op_backend;
+
 typedef struct op_ctx {
+  const struct op_backend *ops; /* the op table of this context's backend (kernels/backend.h) */
   nvae_device device;
   int deterministic; /* 1: only bit-reproducible algorithms (CUDA: deterministic cuDNN algos) */
   int allow_tf32;    /* CUDA only; 0 by default so that parity tests compare true float32 */

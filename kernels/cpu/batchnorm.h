@@ -5,22 +5,27 @@
  * variance, normalisation with the biased one. Every BN in training is synchronised across ranks.
  *
  * Sync-BN: each training pass is split in two halves with a reduction between them:
- *   forward:  batchnorm_local_sums_cpu   -> all-reduce [Σx, Σx², count]     -> batchnorm_normalize_cpu
- *   backward: batchnorm_backward_sums_cpu -> all-reduce [Σdy, Σdy·x̂, count] -> batchnorm_backward_input_cpu
+ *   forward:  batchnorm_local_sums_cpu    -> all-reduce [Σx, Σx², count]
+ *             -> batchnorm_normalize_cpu
+ *   backward: batchnorm_backward_sums_cpu -> all-reduce [Σdy, Σdy·x̂, count]
+ *             -> batchnorm_backward_input_cpu
  * The sums are doubles: Σx² - M·mean² in float would lose the variance to cancellation, and the
- * element counts travel with the sums so that uneven per-rank batches give exactly what one process
- * gives on the concatenated batch. The *_train_cpu wrappers compose the halves and call the
- * all-reduce through a bn_sync (NULL = local BN).
+ * element counts travel with the sums so that uneven per-rank batches give exactly what one
+ * process gives on the concatenated batch. The *_train_cpu wrappers compose the halves and call
+ * the all-reduce through a bn_sync (NULL = local BN).
  *
  * Gradient semantics with sync on (world size W): dy on each rank is ∂L/∂y of L = Σ_r L_r, so the
  * all-reduced sums are the global ones and dx is what one process on the concatenated batch gives
  * for L. dgamma and dbeta stay LOCAL (Σ over this rank's elements); the generic gradient
- * all-reduce of the trainer combines them like every other parameter gradient.
+ * all-reduce of the trainer combines them like every other parameter gradient, and its average
+ * over W makes every parameter's gradient that of mean_r L_r, as in the official code (§7.3).
  */
 #ifndef NVAE_KERNELS_CPU_BATCHNORM_H
 #define NVAE_KERNELS_CPU_BATCHNORM_H
 
 #include "kernels/op_ctx.h"
+
+#include <math.h>
 
 /* The reduction between the halves; NULL = local BN (world size 1). */
 typedef struct bn_sync {
@@ -85,8 +90,13 @@ void batchnorm_backward_input_cpu(op_ctx *ctx, const double *sums, const tensor 
 
 /* y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta. y may alias x. */
 void batchnorm_forward_eval_cpu(op_ctx *ctx, const batchnorm_params *p, const tensor *x,
-                                const tensor *gamma, const tensor *beta,
-                                const tensor *running_mean, const tensor *running_var, tensor *y);
+                                const tensor *gamma, const tensor *beta, const tensor *running_mean,
+                                const tensor *running_var, tensor *y);
+/* gamma / sqrt(running_var + eps): the eval-mode multiplier, one expression for every user so
+ * that a recomputation (bn_swish backward) matches the forward bit for bit */
+static inline float batchnorm_eval_scale(float gamma, float running_var, float eps) {
+  return (float)(gamma / sqrt((double)running_var + (double)eps));
+}
 /* dx, dgamma, dbeta nullable and accumulated. */
 void batchnorm_backward_eval_cpu(op_ctx *ctx, const batchnorm_params *p, const tensor *x,
                                  const tensor *gamma, const tensor *running_mean,

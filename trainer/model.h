@@ -1,0 +1,130 @@
+/* The NVAE model at run time: the plan built from a model_arch and its registry, the arenas
+ * (parameters, gradients with the same offsets, buffers, counters, spectral-regularisation
+ * vectors, activations) and the passes over it — a training step (forward, objective of NVAE.md
+ * §3, backward), evaluation with importance weighting, reconstruction and sampling.
+ *
+ * Model code calls the op API only (kernels/backend.h through op_ctx), never a backend directly.
+ * Cross-rank reductions (sync-BN, global KL balancing, metric averages) go through model_hooks,
+ * so the model never includes MPI: NULL hooks = one process.
+ *
+ * Randomness: every draw is Philox keyed by (seed, purpose, step, sample key): the latent ε of
+ * sample i of a batch uses key sample_key[i] (its GLOBAL position, DESIGN.md §2), so a global batch
+ * gives the same numbers however it is split across ranks.
+ */
+#ifndef NVAE_TRAINER_MODEL_H
+#define NVAE_TRAINER_MODEL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kernels/base/error.h"
+#include "kernels/op_ctx.h"
+#include "trainer/model_arch.h"
+#include "trainer/registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MODEL_MAX_GROUPS 256
+
+typedef struct model model;
+
+/* Cross-rank reductions; allreduce_sum == NULL means world size 1. */
+typedef struct model_hooks {
+  void (*allreduce_sum)(void *arg, double *buf, int n); /* in place, across ranks */
+  void *arg;
+} model_hooks;
+
+typedef struct model_options {
+  int max_batch;         /* per-rank batch the activation arena is sized for */
+  int sync_bn;           /* BN statistics through hooks (train.sync_bn) */
+  int kl_balance_global; /* balancing coefficients from the global batch (kl_balance_scope) */
+  float dmol_upper_edge; /* 0.99 official, 0.999 PixelCNN++ */
+  int num_x_bits;        /* DMOL levels K = 2^bits − 1 */
+  /* Region of the image the reconstruction loss covers (the official MNIST crop: 28×28 data padded
+   * to 32×32 → y0 = x0 = 2, h = w = 28). h = w = 0: the whole image. */
+  int crop_y0, crop_x0, crop_h, crop_w;
+  model_hooks hooks;
+} model_options;
+
+/* One step's objective settings (schedules live in the trainer). */
+typedef struct model_objective {
+  double kl_beta;    /* β: KL warm-up coefficient or the constant train.kl_beta */
+  int kl_balance;    /* apply KL balancing while β < 1 (NVAE.md §3.3) */
+  double lambda;     /* weight of spectral + BN regularisation (NVAE.md §3.6) */
+  int sr_iterations; /* power iterations this step: 4; the model uses 40 on its first call */
+} model_objective;
+
+typedef struct model_batch {
+  const float *x;             /* [B, C, H, W] in [0,1]: padded, bit-reduced, binarised */
+  int batch;                  /* B ≤ max_batch */
+  const uint32_t *sample_key; /* [B]: global sample keys for Philox */
+  uint64_t seed;
+  uint32_t step; /* Philox counter word (the optimizer step) */
+} model_batch;
+
+typedef struct model_losses {
+  double loss;   /* what is minimised: mean_b(recon + β·KL_balanced) + λ(SR + BNreg) */
+  double recon;  /* mean over the batch, nats per image */
+  double kl;     /* mean over the batch of Σ_g KL_g (unweighted) */
+  double nelbo;  /* recon + kl, nats per image */
+  double bpd;    /* nelbo / (D ln 2), D = C·crop_h·crop_w */
+  double sr;     /* Σ_layers σ̂ */
+  double bnreg;  /* Σ_layers max|γ| */
+  int n_groups;  /* decoder order */
+  double kl_group[MODEL_MAX_GROUPS];   /* mean over the batch, per group */
+  double kl_coeff[MODEL_MAX_GROUPS];   /* balancing γ_g used (1 when not balancing) */
+  int active_units[MODEL_MAX_GROUPS];  /* latent channels with batch-mean spatial KL > 0.1 */
+} model_losses;
+
+int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, model **out,
+                 nvae_err *e);
+void model_free(model *m);
+
+const registry *model_registry(const model *m);
+const model_arch *model_get_arch(const model *m);
+float *model_params(model *m);      /* [registry.param_arena_numel] */
+float *model_grads(model *m);       /* same layout as params */
+float *model_buffers(model *m);     /* [registry.buffer_arena_numel]: BN running statistics */
+int64_t *model_counters(model *m);  /* [registry.counter_arena_numel]: num_batches_tracked */
+float *model_sr_vectors(model *m);  /* [registry.sr_vector_numel]: u then v of each conv layer */
+int model_sr_initialized(const model *m); /* 0 until the first power iteration (40 steps) */
+void model_set_sr_initialized(model *m, int on); /* after loading u, v from a checkpoint */
+size_t model_activation_bytes(const model *m);   /* the activation arena for max_batch */
+
+/* Parameter initialisation of NVAE.md §1.9 from Philox (PHILOX_PARAM_INIT), BN γ=1 β=0, running
+ * mean 0 var 1, prior_ftr0 U(0,1), WN log-scales log(‖V‖+0.01) (+log 0.1 for the AR μ conv). */
+void model_init_params(model *m, uint64_t seed);
+
+/* Training step: BN in training mode (running statistics updated), gradients of `loss` written
+ * to model_grads() (zeroed first), losses filled (means over the LOCAL batch; the trainer averages
+ * across ranks for logging). The non-finite check and the optimizer are the trainer's. */
+void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_objective *o,
+                      model_losses *out);
+
+/* Evaluation (BN in eval mode, no gradients): per image, the NELBO (recon + Σ KL, nats) and the
+ * importance-weighted log p(x) with iw_samples samples (NVAE.md §8.1); iw_samples = 1 gives
+ * log p̂ = −NELBO. Arrays have b->batch entries. */
+void model_eval_batch(model *m, op_ctx *ctx, const model_batch *b, int iw_samples,
+                      double *nelbo, double *log_px);
+
+/* Reconstruction (eval-mode BN): x_out [B, C, H, W] in [0,1] = decoder mean/sample of q(z|x). */
+void model_reconstruct(model *m, op_ctx *ctx, const model_batch *b, float *x_out);
+
+/* Prior samples at temperature t (NVAE.md §1.6), eval-mode BN unless readjusted: n images
+ * [n, C, H, W] in [0,1] (DMOL: sample(t=1) as evaluate.py; Bernoulli: the mean σ(ℓ)). */
+void model_sample(model *m, op_ctx *ctx, int n, float t, uint64_t seed, uint32_t step,
+                  float *x_out);
+/* BN re-adjustment (NVAE.md §8.2): `iterations` prior-sampling passes in training mode so the
+ * decoder's running statistics adapt to temperature t. */
+void model_readjust_bn(model *m, op_ctx *ctx, int iterations, int n, float t, uint64_t seed);
+
+/* Start-up table: registry summary plus activation MiB (total, per image). */
+void model_print_summary(const model *m, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
