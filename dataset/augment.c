@@ -1,9 +1,9 @@
 /* Flip and pad: see augment.h. */
 #include "dataset/augment.h"
 
-#include <string.h>
-
 #include "kernels/philox.h"
+
+#include <string.h>
 
 int augment_flip_draw(uint64_t seed, uint64_t epoch, int64_t index) {
   philox4x32 r = philox_block(seed, PHILOX_FLIP, (uint32_t)epoch, (uint32_t)index, 0);
@@ -27,7 +27,8 @@ void augment_place(const uint8_t *src, int h, int w, int c, int flip, uint8_t *d
         d[3 * x + 2] = p[2];
       }
     } else {
-      for (int x = 0; x < w; x++) memcpy(d + (size_t)x * c, s + (size_t)(w - 1 - x) * c, (size_t)c);
+      for (int x = 0; x < w; x++)
+        memcpy(d + (size_t)x * c, s + (size_t)(w - 1 - x) * c, (size_t)c);
     }
   }
 }

@@ -1,11 +1,11 @@
 /* Opening and checking one split: see dataset_split.h. */
 #include "dataset/dataset_split.h"
 
+#include "dataset/sha256.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset/sha256.h"
 
 static int check_shard(const dataset_split *ds, int k, const dataset_shard_entry *ent,
                        const shard_reader *r, nvae_err *e) {
@@ -62,8 +62,8 @@ static int open_split(dataset_split *ds, const char *dir, const char *split,
                      d->name, split, have[0] ? have : "none");
   }
   if (sp->count < 1)
-    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: dataset '%s' split %s holds no images", path,
-                     d->name, split);
+    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: dataset '%s' split %s holds no images", path, d->name,
+                     split);
   ds->n_shards = sp->n_shards;
   ds->shards = nvae_calloc((size_t)sp->n_shards, sizeof *ds->shards);
   for (int k = 0; k < sp->n_shards; k++) { /* closable before it is opened */
@@ -137,7 +137,8 @@ int dataset_split_read(const dataset_split *ds, int64_t index, uint8_t *dst, nva
 }
 
 void dataset_split_close(dataset_split *ds) {
-  for (int k = 0; k < ds->n_shards; k++) shard_close(&ds->shards[k]);
+  for (int k = 0; k < ds->n_shards; k++)
+    shard_close(&ds->shards[k]);
   free(ds->shards);
   free(ds->shard_start);
   nvae_free(ds->memory);

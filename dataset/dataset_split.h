@@ -6,10 +6,10 @@
 #ifndef NVAE_DATASET_DATASET_SPLIT_H
 #define NVAE_DATASET_DATASET_SPLIT_H
 
-#include <stdint.h>
-
 #include "dataset/dataset_yaml.h"
 #include "dataset/shard.h"
+
+#include <stdint.h>
 
 typedef struct dataset_split_opts {
   int verify_checksums; /* hash every shard and compare with dataset.yaml before opening it */
@@ -21,12 +21,12 @@ typedef struct dataset_split {
   char split[16];
   dataset_info info;
   int n_shards;
-  shard_reader *shards;  /* [n_shards] */
-  int64_t *shard_start;  /* [n_shards + 1]: split index of each shard's first image */
-  int64_t n;             /* images in the split */
+  shard_reader *shards; /* [n_shards] */
+  int64_t *shard_start; /* [n_shards + 1]: split index of each shard's first image */
+  int64_t n;            /* images in the split */
   int height, width, channels;
   size_t image_bytes;
-  uint8_t *memory;       /* [n, H, W, C] when in_memory, else NULL */
+  uint8_t *memory; /* [n, H, W, C] when in_memory, else NULL */
 } dataset_split;
 
 /* On error everything is released again (no close needed). */

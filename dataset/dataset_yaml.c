@@ -92,7 +92,8 @@ int dataset_yaml_write(const char *path, const dataset_info *d, nvae_err *e) {
   emit_scalar(&w, d->source_kind, 0);
   emit_scalar(&w, "files", 0);
   emit_seq_start(&w, 0);
-  for (int i = 0; i < d->n_source_files; i++) emit_scalar(&w, d->source_files[i], 1);
+  for (int i = 0; i < d->n_source_files; i++)
+    emit_scalar(&w, d->source_files[i], 1);
   emit_seq_end(&w);
   emit_map_end(&w);
 
@@ -103,7 +104,8 @@ int dataset_yaml_write(const char *path, const dataset_info *d, nvae_err *e) {
   if (!strcmp(d->crop, "box")) {
     emit_scalar(&w, "crop_box", 0);
     emit_seq_start(&w, 1);
-    for (int i = 0; i < 4; i++) emit_int(&w, d->crop_box[i]);
+    for (int i = 0; i < 4; i++)
+      emit_int(&w, d->crop_box[i]);
     emit_seq_end(&w);
   }
   emit_scalar(&w, "resize", 0);
@@ -199,7 +201,8 @@ static int check_keys(yreader *r, yaml_node_t *map, const char *where, const cha
     const char *ks = scalar(k);
     if (!ks) return yerr(r, k, where, "%s", "keys must be plain strings");
     int known = 0;
-    for (int i = 0; allowed[i]; i++) known |= !strcmp(ks, allowed[i]);
+    for (int i = 0; allowed[i]; i++)
+      known |= !strcmp(ks, allowed[i]);
     if (!known) return yerr(r, k, where, "unknown key '%s'", ks);
     for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
       const char *qs = scalar(ynode(r, q->key));
@@ -303,8 +306,8 @@ static int read_split(yreader *r, yaml_node_t *sn, const char *name, dataset_spl
   }
   if (total != sp->count) {
     char msg[160];
-    snprintf(msg, sizeof msg, "count is %lld but the shards hold %lld images",
-             (long long)sp->count, (long long)total);
+    snprintf(msg, sizeof msg, "count is %lld but the shards hold %lld images", (long long)sp->count,
+             (long long)total);
     return yerr(r, sn, where, "%s", msg);
   }
   return 0;
@@ -313,8 +316,9 @@ static int read_split(yreader *r, yaml_node_t *sn, const char *name, dataset_spl
 static int read_doc(yreader *r, dataset_info *d) {
   yaml_node_t *root = yaml_document_get_root_node(r->doc);
   if (!root) return nvae_errf(r->e, NVAE_EXIT_USAGE, "%s: empty document", r->path);
-  static const char *const top[] = {"format", "format_version", "name", "created_by", "source",
-                                    "preprocessing", "image", "splits", NULL};
+  static const char *const top[] = {"format",     "format_version", "name",
+                                    "created_by", "source",         "preprocessing",
+                                    "image",      "splits",         NULL};
   int rc = check_keys(r, root, "(top)", top);
   if (rc) return rc;
   char fmt[32];
@@ -359,8 +363,7 @@ static int read_doc(yreader *r, dataset_info *d) {
   if (pre) {
     static const char *const keys[] = {"crop", "crop_box", "resize", "size", NULL};
     if ((rc = check_keys(r, pre, "preprocessing", keys))) return rc;
-    if ((rc = get_str(r, pre, "crop", "preprocessing.crop", 0, d->crop, sizeof d->crop)))
-      return rc;
+    if ((rc = get_str(r, pre, "crop", "preprocessing.crop", 0, d->crop, sizeof d->crop))) return rc;
     if ((rc = get_str(r, pre, "resize", "preprocessing.resize", 0, d->resize, sizeof d->resize)))
       return rc;
     if (lookup(r, pre, "size")) {

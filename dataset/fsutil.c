@@ -32,10 +32,8 @@ int fs_is_dir(const char *path) {
 
 int fs_file_size(const char *path, int64_t *size, nvae_err *e) {
   struct stat st;
-  if (stat(path, &st) != 0)
-    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: %s", path, strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: not a regular file", path);
+  if (stat(path, &st) != 0) return nvae_errf(e, NVAE_EXIT_USAGE, "%s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return nvae_errf(e, NVAE_EXIT_USAGE, "%s: not a regular file", path);
   *size = (int64_t)st.st_size;
   return 0;
 }
@@ -60,8 +58,8 @@ int fs_read_file(const char *path, uint8_t **buf, size_t *cap, size_t *len, nvae
     if (r <= 0) {
       int err = errno;
       close(fd);
-      return nvae_errf(e, NVAE_EXIT_USAGE, "%s: read failed after %zu of %zu bytes: %s", path,
-                       got, want, r == 0 ? "unexpected end of file" : strerror(err));
+      return nvae_errf(e, NVAE_EXIT_USAGE, "%s: read failed after %zu of %zu bytes: %s", path, got,
+                       want, r == 0 ? "unexpected end of file" : strerror(err));
     }
     got += (size_t)r;
   }
@@ -73,8 +71,8 @@ int fs_read_file(const char *path, uint8_t **buf, size_t *cap, size_t *len, nvae
 
 int fs_fsync_path(const char *path, nvae_err *e) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: cannot open for fsync: %s", path,
-                               strerror(errno));
+  if (fd < 0)
+    return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: cannot open for fsync: %s", path, strerror(errno));
   int rc = fsync(fd);
   int err = errno;
   close(fd);
@@ -87,7 +85,8 @@ int fs_fsync_path(const char *path, nvae_err *e) {
 void fs_parent_dir(const char *path, char *out, size_t n) {
   snprintf(out, n, "%s", path);
   size_t len = strlen(out);
-  while (len > 1 && out[len - 1] == '/') out[--len] = '\0'; /* "a/b/" names "a/b" */
+  while (len > 1 && out[len - 1] == '/')
+    out[--len] = '\0'; /* "a/b/" names "a/b" */
   char *slash = strrchr(out, '/');
   if (!slash)
     snprintf(out, n, ".");

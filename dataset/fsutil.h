@@ -4,10 +4,10 @@
 #ifndef NVAE_DATASET_FSUTIL_H
 #define NVAE_DATASET_FSUTIL_H
 
+#include "kernels/base/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "kernels/base/error.h"
 
 #define FS_PATH_MAX 4096
 

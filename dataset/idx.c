@@ -21,8 +21,8 @@ int idx_parse_images(const char *path, const uint8_t *data, size_t len, idx_imag
                      len);
   uint32_t magic = be32(data);
   if (magic != IDX_MAGIC_U8_3D) {
-    const char *hint = magic == 0x00000801u ? " (this is an IDX label file; pass the images file)"
-                                            : "";
+    const char *hint =
+        magic == 0x00000801u ? " (this is an IDX label file; pass the images file)" : "";
     return nvae_errf(e, NVAE_EXIT_USAGE,
                      "%s: not an IDX uint8 image file: magic 0x%08x, expected 0x%08x%s", path,
                      magic, IDX_MAGIC_U8_3D, hint);

@@ -3,10 +3,10 @@
 #ifndef NVAE_DATASET_IDX_H
 #define NVAE_DATASET_IDX_H
 
+#include "kernels/base/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "kernels/base/error.h"
 
 typedef struct idx_images {
   int64_t n;

@@ -1,11 +1,11 @@
 /* Image decoding entry points and buffers: see image.h. */
 #include "dataset/image.h"
 
+#include "dataset/fsutil.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
-
-#include "dataset/fsutil.h"
 
 void image_decoder_init(image_decoder *d) {
   memset(d, 0, sizeof *d);

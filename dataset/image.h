@@ -6,10 +6,10 @@
 #ifndef NVAE_DATASET_IMAGE_H
 #define NVAE_DATASET_IMAGE_H
 
+#include "kernels/base/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "kernels/base/error.h"
 
 /* Largest side accepted (protects against absurd allocations from damaged headers). */
 #define IMAGE_MAX_SIDE 16384
@@ -22,8 +22,8 @@ typedef struct image_rgb {
 } image_rgb;
 
 typedef struct image_decoder {
-  void *tj;        /* tjhandle */
-  uint8_t *file;   /* the last file read */
+  void *tj;      /* tjhandle */
+  uint8_t *file; /* the last file read */
   size_t file_cap, file_len;
 } image_decoder;
 

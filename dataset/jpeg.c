@@ -2,10 +2,10 @@
  * starts at 3.0). ACCURATEDCT and the default (fancy) chroma upsampling are what PIL's libjpeg
  * decoder uses, so pixels agree with PIL. Any warning (e.g. a truncated file, which libjpeg pads
  * with grey) counts as an error: PIL refuses such files too. */
+#include "dataset/image.h"
+
 #include <stdio.h>
 #include <turbojpeg.h>
-
-#include "dataset/image.h"
 
 int image_decode_jpeg(image_decoder *d, const char *path, const uint8_t *data, size_t len,
                       image_rgb *out, nvae_err *e) {
@@ -19,8 +19,7 @@ int image_decode_jpeg(image_decoder *d, const char *path, const uint8_t *data, s
     return nvae_errf(e, NVAE_EXIT_USAGE, "%s: JPEG of %dx%d pixels is out of range (1..%d)", path,
                      w, h, IMAGE_MAX_SIDE);
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
-    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: CMYK JPEGs are not supported (convert to RGB)",
-                     path);
+    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: CMYK JPEGs are not supported (convert to RGB)", path);
   image_rgb_reserve(out, w, h);
   if (tjDecompress2(d->tj, data, (unsigned long)len, out->data, w, w * 3, h, TJPF_RGB,
                     TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0)

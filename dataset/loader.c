@@ -5,12 +5,12 @@
  * after it, which becomes the consumer's state when the buffer is handed out. */
 #include "dataset/loader.h"
 
+#include "dataset/augment.h"
+#include "dataset/dataset_split.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset/augment.h"
-#include "dataset/dataset_split.h"
 
 typedef struct lbuf {
   loader_batch b;
@@ -22,18 +22,18 @@ typedef struct lbuf {
 struct loader {
   loader_opts o;
   dataset_split ds;
-  sampler prod;          /* owned by the producer thread while it runs */
+  sampler prod; /* owned by the producer thread while it runs */
   int pad_h, pad_w, top, left;
-  size_t out_bytes;      /* one padded image */
+  size_t out_bytes; /* one padded image */
   int nbuf;
   lbuf *bufs;
-  int *free_q, nfree;    /* stack of free buffer ids */
+  int *free_q, nfree;               /* stack of free buffer ids */
   int *ready_q, ready_head, nready; /* FIFO of filled buffer ids */
-  int held;              /* buffer handed out, or -1 */
-  int finished;          /* producer stopped after an end marker or an error */
+  int held;                         /* buffer handed out, or -1 */
+  int finished;                     /* producer stopped after an end marker or an error */
   nvae_err fail;
-  sampler_state cstate;  /* consumer state: where the next handed-out batch starts */
-  uint8_t *staging;      /* one stored image, before flip/pad */
+  sampler_state cstate; /* consumer state: where the next handed-out batch starts */
+  uint8_t *staging;     /* one stored image, before flip/pad */
   sampler_slot *slots;
   pthread_t thread;
   int running, stop;
@@ -100,7 +100,8 @@ static void *producer(void *arg) {
   loader *l = arg;
   for (;;) {
     pthread_mutex_lock(&l->mu);
-    while (!l->stop && l->nfree == 0) pthread_cond_wait(&l->cv_free, &l->mu);
+    while (!l->stop && l->nfree == 0)
+      pthread_cond_wait(&l->cv_free, &l->mu);
     if (l->stop) {
       pthread_mutex_unlock(&l->mu);
       break;
@@ -141,7 +142,8 @@ static int restart(loader *l, sampler_state st, nvae_err *e) {
   int rc = sampler_set_state(&l->prod, st, e);
   if (rc) return rc;
   l->nfree = l->nbuf;
-  for (int i = 0; i < l->nbuf; i++) l->free_q[i] = i;
+  for (int i = 0; i < l->nbuf; i++)
+    l->free_q[i] = i;
   l->nready = l->ready_head = 0;
   l->held = -1;
   l->finished = 0;
@@ -186,8 +188,8 @@ int loader_open(loader **out, const loader_opts *o, nvae_err *e) {
   int h = l->ds.height, w = l->ds.width;
   int pad = o->pad_to == LOADER_PAD_AUTO ? (h == 28 && w == 28 ? 32 : 0) : o->pad_to;
   if (pad < 0 || (pad > 0 && (pad < h || pad < w))) {
-    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: pad_to %d is smaller than the images (%dx%d)",
-                   o->path, o->pad_to, h, w);
+    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: pad_to %d is smaller than the images (%dx%d)", o->path,
+                   o->pad_to, h, w);
     loader_close(l);
     return rc;
   }
@@ -246,7 +248,8 @@ const loader_batch *loader_next(loader *l, nvae_err *e) {
     pthread_mutex_unlock(&l->mu);
     return NULL;
   }
-  while (l->nready == 0) pthread_cond_wait(&l->cv_ready, &l->mu);
+  while (l->nready == 0)
+    pthread_cond_wait(&l->cv_ready, &l->mu);
   int id = l->ready_q[l->ready_head];
   l->ready_head = (l->ready_head + 1) % l->nbuf;
   l->nready--;
@@ -270,14 +273,8 @@ sampler_state loader_get_state(const loader *l) { return l->cstate; }
 int loader_set_state(loader *l, sampler_state st, nvae_err *e) { return restart(l, st, e); }
 
 loader_info loader_get_info(const loader *l) {
-  loader_info i = {l->ds.info.name,
-                   l->ds.n,
-                   l->ds.height,
-                   l->ds.width,
-                   l->ds.channels,
-                   l->pad_h,
-                   l->pad_w,
-                   sampler_batches_per_epoch(&l->prod)};
+  loader_info i = {l->ds.info.name, l->ds.n,  l->ds.height, l->ds.width,
+                   l->ds.channels,  l->pad_h, l->pad_w,     sampler_batches_per_epoch(&l->prod)};
   return i;
 }
 

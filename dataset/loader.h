@@ -18,11 +18,11 @@
 #ifndef NVAE_DATASET_LOADER_H
 #define NVAE_DATASET_LOADER_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "dataset/sampler.h"
 #include "kernels/base/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 /* Where batch images live. alloc returns `bytes` of host memory (NULL = out of memory); both
  * functions NULL means 64-byte-aligned malloc. */
@@ -56,26 +56,26 @@ typedef struct loader_opts {
 } loader_opts;
 
 typedef struct loader_batch {
-  uint8_t *images;       /* [n, height, width, channels] uint8, from the allocator */
-  int64_t *index;        /* [n] sample index in the split */
-  int64_t *global_pos;   /* [n] position in the epoch's global order (unique across ranks per
-                            epoch): key per-sample randomness by it or by global_offset + j */
-  uint8_t *valid;        /* [n] 0 = evaluation padding, to be ignored by metrics */
-  uint8_t *flipped;      /* [n] 1 = mirrored */
+  uint8_t *images;     /* [n, height, width, channels] uint8, from the allocator */
+  int64_t *index;      /* [n] sample index in the split */
+  int64_t *global_pos; /* [n] position in the epoch's global order (unique across ranks per
+                          epoch): key per-sample randomness by it or by global_offset + j */
+  uint8_t *valid;      /* [n] 0 = evaluation padding, to be ignored by metrics */
+  uint8_t *flipped;    /* [n] 1 = mirrored */
   int n, n_valid;
-  int height, width, channels;            /* of the batch, after padding */
-  int src_height, src_width;              /* of the stored images */
-  int pad_top, pad_left;                  /* where the stored image lies in the padded one */
+  int height, width, channels; /* of the batch, after padding */
+  int src_height, src_width;   /* of the stored images */
+  int pad_top, pad_left;       /* where the stored image lies in the padded one */
   uint64_t epoch;
   int64_t position;      /* global position where this global batch starts in the epoch */
   int64_t global_offset; /* rank * batch_size: this rank's first entry within the global batch */
 } loader_batch;
 
 typedef struct loader_info {
-  const char *name;      /* dataset name from dataset.yaml */
-  int64_t n;             /* images in the split */
+  const char *name; /* dataset name from dataset.yaml */
+  int64_t n;        /* images in the split */
   int src_height, src_width, channels;
-  int height, width;     /* after padding */
+  int height, width;         /* after padding */
   int64_t batches_per_epoch; /* global batches (= steps) per epoch */
 } loader_info;
 

@@ -1,13 +1,13 @@
 /* PNG decoding with libpng's progressive-free "low-level" API, with only the transformations PIL's
  * convert("RGB") implies (palette and low bit depths expanded, 16 bits -> high byte, grey -> RGB,
  * alpha dropped) and no gamma correction (PIL applies none). libpng reports errors by longjmp. */
+#include "dataset/image.h"
+
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset/image.h"
 
 typedef struct mem_reader {
   const uint8_t *data;
@@ -66,7 +66,8 @@ int image_decode_png(const char *path, const uint8_t *data, size_t len, image_rg
   image_rgb_reserve(out, (int)w, (int)h);
   rows = malloc(sizeof(png_bytep) * h);
   if (!rows) NVAE_FATAL("out of memory for %u PNG rows", (unsigned)h);
-  for (png_uint_32 y = 0; y < h; y++) rows[y] = out->data + (size_t)y * w * 3;
+  for (png_uint_32 y = 0; y < h; y++)
+    rows[y] = out->data + (size_t)y * w * 3;
   png_read_image(png, rows);
   png_read_end(png, NULL);
   free(rows);

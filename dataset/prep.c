@@ -2,6 +2,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dataset/prep.h"
 
+#include "dataset/dataset_yaml.h"
+#include "dataset/fsutil.h"
+#include "dataset/progress.h"
+#include "dataset/sha256.h"
+#include "dataset/shard.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,12 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "dataset/dataset_yaml.h"
-#include "dataset/fsutil.h"
-#include "dataset/progress.h"
-#include "dataset/sha256.h"
-#include "dataset/shard.h"
 
 #define PREP_SHARD_BYTES ((int64_t)256 << 20) /* default shard size: ~8 shards for CelebA-64 */
 #define PREP_MAX_WARNINGS 10                  /* bad images listed one by one, then counted */
@@ -38,10 +38,12 @@ void prep_split_add(prep_split *s, const char *path, int64_t source_index) {
 
 void prep_source_free(prep_source *src) {
   for (int s = 0; s < src->n_splits; s++) {
-    for (int64_t i = 0; i < src->splits[s].n; i++) free(src->splits[s].items[i].path);
+    for (int64_t i = 0; i < src->splits[s].n; i++)
+      free(src->splits[s].items[i].path);
     free(src->splits[s].items);
   }
-  for (int i = 0; i < src->n_source_files; i++) free(src->source_files[i]);
+  for (int i = 0; i < src->n_source_files; i++)
+    free(src->source_files[i]);
   if (src->ctx_free) src->ctx_free(src->ctx);
   memset(src, 0, sizeof *src);
 }
@@ -55,8 +57,8 @@ typedef struct decode_job {
   const prep_opts *o;
   const prep_item *items;
   int64_t n;
-  uint8_t *out;  /* [n, H, W, C] */
-  uint8_t *ok;   /* [n] */
+  uint8_t *out; /* [n, H, W, C] */
+  uint8_t *ok;  /* [n] */
   size_t image_bytes;
   void **scratch; /* [threads] */
   progress *prog;
@@ -64,9 +66,9 @@ typedef struct decode_job {
   atomic_llong *done; /* images finished in the whole run */
   atomic_int abort;
   pthread_mutex_t mu;
-  nvae_err fatal;             /* first fatal error (strict mode, I/O, interrupt) */
-  int64_t nbad;               /* bad images in this shard */
-  int64_t *warned;            /* warnings queued so far in the whole run */
+  nvae_err fatal;  /* first fatal error (strict mode, I/O, interrupt) */
+  int64_t nbad;    /* bad images in this shard */
+  int64_t *warned; /* warnings queued so far in the whole run */
   char queued[PREP_MAX_WARNINGS][NVAE_ERR_MSG_LEN];
   int nqueued;
 } decode_job;
@@ -79,7 +81,8 @@ typedef struct worker_arg {
 static void print_queued(decode_job *j) {
   pthread_mutex_lock(&j->mu);
   if (j->nqueued) progress_clear_line(j->prog);
-  for (int i = 0; i < j->nqueued; i++) fprintf(stderr, "nvae-prep: warning: skipping %s\n", j->queued[i]);
+  for (int i = 0; i < j->nqueued; i++)
+    fprintf(stderr, "nvae-prep: warning: skipping %s\n", j->queued[i]);
   j->nqueued = 0;
   pthread_mutex_unlock(&j->mu);
 }
@@ -131,11 +134,13 @@ static int decode_parallel(decode_job *j, int threads) {
   pthread_t *tid = nvae_malloc(sizeof(pthread_t) * (size_t)threads);
   worker_arg *args = nvae_malloc(sizeof(worker_arg) * (size_t)threads);
   int started = 1;
-  for (int t = 0; t < threads; t++) args[t] = (worker_arg){j, t};
+  for (int t = 0; t < threads; t++)
+    args[t] = (worker_arg){j, t};
   for (int t = 1; t < threads; t++, started++)
     if (pthread_create(&tid[t], NULL, decode_worker, &args[t]) != 0) break;
   decode_worker(&args[0]);
-  for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+  for (int t = 1; t < started; t++)
+    pthread_join(tid[t], NULL);
   print_queued(j);
   free(tid);
   free(args);
@@ -178,7 +183,8 @@ static int hash_parallel(hash_job *h, int threads, nvae_err *e) {
   for (int t = 1; t < threads; t++, started++)
     if (pthread_create(&tid[t - 1], NULL, hash_worker, h) != 0) break;
   hash_worker(h);
-  for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+  for (int t = 0; t < started; t++)
+    pthread_join(tid[t], NULL);
   pthread_mutex_destroy(&h->mu);
   if (atomic_load(&h->failed)) {
     *e = h->err;
@@ -217,7 +223,8 @@ static int dataset_name(const prep_opts *o, char *name, size_t n, nvae_err *e) {
     char buf[FS_PATH_MAX];
     snprintf(buf, sizeof buf, "%s", o->out);
     size_t len = strlen(buf);
-    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
+    while (len > 1 && buf[len - 1] == '/')
+      buf[--len] = '\0';
     const char *base = strrchr(buf, '/');
     snprintf(name, n, "%s", base ? base + 1 : buf);
   }
@@ -270,12 +277,13 @@ static int write_split(run_state *r, int s, nvae_err *e) {
   snprintf(out->name, sizeof out->name, "%s", sp->name);
   if (sp->n == 0) return 0;
   const size_t image_bytes = (size_t)src->height * src->width * src->channels;
-  int64_t ips = r->o->images_per_shard > 0 ? r->o->images_per_shard
-                                           : PREP_SHARD_BYTES / (int64_t)image_bytes;
+  int64_t ips =
+      r->o->images_per_shard > 0 ? r->o->images_per_shard : PREP_SHARD_BYTES / (int64_t)image_bytes;
   if (ips < 1) ips = 1;
   int64_t planned = r->o->shards > 0 ? r->o->shards : (sp->n + ips - 1) / ips;
   if (planned > sp->n) planned = sp->n;
-  if (planned > 99999) return nvae_errf(e, NVAE_EXIT_USAGE, "more than 99999 shards for split %s", sp->name);
+  if (planned > 99999)
+    return nvae_errf(e, NVAE_EXIT_USAGE, "more than 99999 shards for split %s", sp->name);
   const int nsh = (int)planned;
   const int64_t max_count = (sp->n + nsh - 1) / nsh;
   uint8_t *images = nvae_aligned_alloc(image_bytes * (size_t)max_count);
@@ -287,9 +295,17 @@ static int write_split(run_state *r, int s, nvae_err *e) {
   for (int k = 0; k < nsh && !rc; k++) {
     /* balanced: shard k holds items [k n / nsh, (k + 1) n / nsh) */
     int64_t first = (int64_t)k * sp->n / nsh, last = (int64_t)(k + 1) * sp->n / nsh;
-    decode_job j = {.src = src, .o = r->o, .items = sp->items + first, .n = last - first,
-                    .out = images, .ok = ok, .image_bytes = image_bytes, .scratch = r->scratch,
-                    .prog = &r->prog, .done = &r->done, .warned = &r->warned};
+    decode_job j = {.src = src,
+                    .o = r->o,
+                    .items = sp->items + first,
+                    .n = last - first,
+                    .out = images,
+                    .ok = ok,
+                    .image_bytes = image_bytes,
+                    .scratch = r->scratch,
+                    .prog = &r->prog,
+                    .done = &r->done,
+                    .warned = &r->warned};
     atomic_init(&j.next, 0);
     atomic_init(&j.abort, 0);
     pthread_mutex_init(&j.mu, NULL);
@@ -314,8 +330,8 @@ static int write_split(run_state *r, int s, nvae_err *e) {
       rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: path too long", r->tmp);
       break;
     }
-    shard_meta m = {r->name, sp->name, src->kind, src->crop, {0}, src->resize,
-                    src->height, src->width, src->channels, k, nsh};
+    shard_meta m = {r->name,     sp->name,   src->kind,     src->crop, {0}, src->resize,
+                    src->height, src->width, src->channels, k,         nsh};
     memcpy(m.crop_box, src->crop_box, sizeof m.crop_box);
     if ((rc = shard_write(path, &m, images, index, good, e))) break;
     out->shards = nvae_realloc(out->shards, sizeof *out->shards * (size_t)(written + 1));
@@ -354,7 +370,8 @@ static int write_split(run_state *r, int s, nvae_err *e) {
 /* Hashes every shard, fsyncs everything, writes dataset.yaml and publishes the directory. */
 static int finish(run_state *r, nvae_err *e) {
   int n = 0;
-  for (int s = 0; s < r->info.n_splits; s++) n += r->info.splits[s].n_shards;
+  for (int s = 0; s < r->info.n_splits; s++)
+    n += r->info.splits[s].n_shards;
   hash_job h = {.n = n};
   h.paths = nvae_malloc(sizeof *h.paths * (size_t)(n ? n : 1));
   h.hex = nvae_malloc(sizeof *h.hex * (size_t)(n ? n : 1));
@@ -392,11 +409,12 @@ static int finish(run_state *r, nvae_err *e) {
 static void summary(const run_state *r, double seconds) {
   const prep_source *src = r->src;
   int64_t total = 0;
-  for (int s = 0; s < r->info.n_splits; s++) total += r->info.splits[s].count;
+  for (int s = 0; s < r->info.n_splits; s++)
+    total += r->info.splits[s].count;
   printf("nvae-prep: wrote %s: dataset '%s', %d x %d x %d uint8 (HxWxC), %lld images in %.1f s "
-         "(%.0f images/s, %d threads)\n",
+         "(%.0f images/s, %d thread%s)\n",
          r->o->out, r->name, src->height, src->width, src->channels, (long long)total, seconds,
-         seconds > 0 ? (double)total / seconds : 0.0, r->threads);
+         seconds > 0 ? (double)total / seconds : 0.0, r->threads, r->threads == 1 ? "" : "s");
   printf("  %-6s %10s %7s %12s %8s\n", "split", "images", "shards", "bytes", "skipped");
   for (int s = 0; s < r->info.n_splits; s++) {
     const dataset_split_info *sp = &r->info.splits[s];
@@ -419,8 +437,17 @@ static int online_cores(void) {
   return n < 1 ? 1 : (int)n;
 }
 
-int prep_run(const prep_source *src, const prep_opts *o, nvae_err *e) {
+int prep_run(const prep_source *src, const prep_opts *given, nvae_err *e) {
   double t0 = progress_now();
+  /* "data/x/" names data/x: without the slash, so the temporary directory is data/x.tmp-PID */
+  prep_opts norm = *given;
+  char out[FS_PATH_MAX];
+  if (snprintf(out, sizeof out, "%s", given->out) >= (int)sizeof out)
+    return nvae_errf(e, NVAE_EXIT_USAGE, "%s: path too long", given->out);
+  for (size_t len = strlen(out); len > 1 && out[len - 1] == '/';)
+    out[--len] = '\0';
+  norm.out = out;
+  const prep_opts *o = &norm;
   if (fs_exists(o->out))
     return nvae_errf(e, NVAE_EXIT_USAGE,
                      "%s: already exists; nvae-prep never overwrites (choose another --out or "
@@ -433,8 +460,8 @@ int prep_run(const prep_source *src, const prep_opts *o, nvae_err *e) {
   char parent[FS_PATH_MAX];
   fs_parent_dir(o->out, parent, sizeof parent);
   if (!rc) rc = mkdir_p(parent, e);
-  if (!rc && snprintf(r->tmp, sizeof r->tmp, "%s.tmp-%ld", o->out, (long)getpid()) >=
-                 (int)sizeof r->tmp)
+  if (!rc &&
+      snprintf(r->tmp, sizeof r->tmp, "%s.tmp-%ld", o->out, (long)getpid()) >= (int)sizeof r->tmp)
     rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: path too long", o->out);
   if (!rc && mkdir(r->tmp, 0755) != 0) {
     rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: cannot create: %s", r->tmp, strerror(errno));
@@ -464,10 +491,12 @@ int prep_run(const prep_source *src, const prep_opts *o, nvae_err *e) {
   d->width = src->width;
   d->channels = src->channels;
   int64_t total = 0;
-  for (int s = 0; s < src->n_splits; s++) total += src->splits[s].n;
+  for (int s = 0; s < src->n_splits; s++)
+    total += src->splits[s].n;
   atomic_init(&r->done, 0);
   progress_start(&r->prog, stderr, total);
-  for (int s = 0; !rc && s < src->n_splits; s++) rc = write_split(r, s, e);
+  for (int s = 0; !rc && s < src->n_splits; s++)
+    rc = write_split(r, s, e);
   if (!rc) progress_finish(&r->prog, atomic_load(&r->done));
   if (!rc) rc = finish(r, e);
   if (!rc) summary(r, progress_now() - t0);

@@ -8,10 +8,10 @@
 #ifndef NVAE_DATASET_PREP_H
 #define NVAE_DATASET_PREP_H
 
+#include "kernels/base/error.h"
+
 #include <signal.h>
 #include <stdint.h>
-
-#include "kernels/base/error.h"
 
 typedef struct prep_item {
   char *path;           /* source file (NULL when the source is in memory) */
@@ -22,19 +22,19 @@ typedef struct prep_item {
 typedef struct prep_split {
   char name[16];
   int64_t n;
-  prep_item *items;     /* [n] */
+  prep_item *items; /* [n] */
 } prep_split;
 
 typedef struct prep_source {
-  const char *kind;     /* celeba | folder | idx */
-  const char *crop;     /* box | center-square | none */
+  const char *kind; /* celeba | folder | idx */
+  const char *crop; /* box | center-square | none */
   int crop_box[4];
-  const char *resize;   /* pil-bilinear-antialias | none */
-  int size;             /* the --size asked for (0: none) */
+  const char *resize; /* pil-bilinear-antialias | none */
+  int size;           /* the --size asked for (0: none) */
   int height, width, channels;
   int n_source_files;
   char *source_files[2];
-  const char *note;     /* printed with the summary (e.g. "not the official release"), or NULL */
+  const char *note; /* printed with the summary (e.g. "not the official release"), or NULL */
   int n_splits;
   prep_split splits[3];
   void *ctx;
@@ -58,7 +58,7 @@ typedef struct prep_opts {
 } prep_opts;
 
 /* Runs the whole job; prints progress and warnings to stderr, the summary to stdout. */
-int prep_run(const prep_source *src, const prep_opts *o, nvae_err *e);
+int prep_run(const prep_source *src, const prep_opts *given, nvae_err *e);
 /* Frees the items, source files and ctx of a source. */
 void prep_source_free(prep_source *src);
 /* Adds an item to a split (grows its array). */

@@ -1,21 +1,21 @@
-/* nvae-prep celeba: the official aligned CelebA release (DIR/img_align_celeba/NNNNNN.jpg, 178x218, and
- * DIR/list_eval_partition.txt with lines "000001.jpg 0", 0/1/2 = train/valid/test; the CSV variant
- * "image_id,partition" with a header is accepted too). Each image gets NVAE's crop box (left 15,
- * top 40, right 163, bottom 188) -> 148x148, then the Pillow-equivalent bilinear resize to --size.
- * The partition file must be well formed and agree with the directory: every listed file present,
- * no duplicates, and as many .jpg files as lines. */
+/* nvae-prep celeba: the official aligned CelebA release (DIR/img_align_celeba/NNNNNN.jpg, 178x218,
+ * and DIR/list_eval_partition.txt with lines "000001.jpg 0", 0/1/2 = train/valid/test; the CSV
+ * variant "image_id,partition" with a header is accepted too). Each image gets NVAE's crop box
+ * (left 15, top 40, right 163, bottom 188) -> 148x148, then the Pillow-equivalent bilinear resize
+ * to --size. The partition file must be well formed and agree with the directory: every listed file
+ * present, no duplicates, and as many .jpg files as lines. */
 #define _POSIX_C_SOURCE 200809L
+#include "dataset/fsutil.h"
+#include "dataset/image.h"
+#include "dataset/prep.h"
+#include "dataset/resize.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "dataset/fsutil.h"
-#include "dataset/image.h"
-#include "dataset/prep.h"
-#include "dataset/resize.h"
 
 #define CELEBA_W 178
 #define CELEBA_H 218
@@ -90,13 +90,15 @@ static int parse_line(char *line, int csv, int lineno, char **name, int *code) {
   while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
     line[--len] = '\0';
   char *p = line;
-  while (*p == ' ' || *p == '\t') p++;
+  while (*p == ' ' || *p == '\t')
+    p++;
   if (!*p) return 0;
   char *sep = csv ? strchr(p, ',') : strpbrk(p, " \t");
   if (!sep) return -1;
   *sep = '\0';
   char *field = sep + 1;
-  while (*field == ' ' || *field == '\t') field++;
+  while (*field == ' ' || *field == '\t')
+    field++;
   if (lineno == 1 && !isdigit((unsigned char)field[0])) return 0; /* header row */
   if (!(field[0] >= '0' && field[0] <= '2') || field[1]) return -1;
   if (!p[0] || strchr(p, '/') || p[0] == '.') return -1;
@@ -219,7 +221,8 @@ int prep_celeba_source(prep_source *src, const char *root, int size, nvae_err *e
   src->height = src->width = size;
   src->channels = 3;
   src->n_splits = 3;
-  for (int s = 0; s < 3; s++) snprintf(src->splits[s].name, sizeof src->splits[s].name, "%s", SPLITS[s]);
+  for (int s = 0; s < 3; s++)
+    snprintf(src->splits[s].name, sizeof src->splits[s].name, "%s", SPLITS[s]);
   src->n_source_files = 2;
   src->source_files[0] = nvae_malloc(FS_PATH_MAX);
   src->source_files[1] = nvae_malloc(FS_PATH_MAX);

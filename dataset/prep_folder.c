@@ -7,6 +7,12 @@
  * never moves another file between splits (except at the margin of the count). Inside a split the
  * order is the sorted relative path; /index holds the position in the sorted list of all files. */
 #define _POSIX_C_SOURCE 200809L
+#include "dataset/fsutil.h"
+#include "dataset/image.h"
+#include "dataset/prep.h"
+#include "dataset/resize.h"
+#include "dataset/sha256.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,12 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-#include "dataset/fsutil.h"
-#include "dataset/image.h"
-#include "dataset/prep.h"
-#include "dataset/resize.h"
-#include "dataset/sha256.h"
 
 #define FOLDER_MAX_DEPTH 32
 
@@ -147,7 +147,8 @@ static uint64_t path_key(const char *rel) {
   sha256_update(&c, rel, strlen(rel));
   sha256_final(&c, d);
   uint64_t k = 0;
-  for (int i = 0; i < 8; i++) k = k << 8 | d[i];
+  for (int i = 0; i < 8; i++)
+    k = k << 8 | d[i];
   return k;
 }
 
@@ -168,13 +169,15 @@ int prep_folder_source(prep_source *src, const char *root, int size, double vali
   if (!rc) {
     qsort(fl.rel, (size_t)fl.n, sizeof *fl.rel, cmp_str);
     ranked *rk = nvae_malloc(sizeof *rk * (size_t)fl.n);
-    for (int64_t i = 0; i < fl.n; i++) rk[i] = (ranked){path_key(fl.rel[i]), i};
+    for (int64_t i = 0; i < fl.n; i++)
+      rk[i] = (ranked){path_key(fl.rel[i]), i};
     qsort(rk, (size_t)fl.n, sizeof *rk, cmp_ranked);
     int64_t n_valid = llround(valid_fraction * (double)fl.n);
     if (n_valid == 0 && valid_fraction > 0 && fl.n > 1) n_valid = 1;
     if (n_valid >= fl.n) n_valid = fl.n - 1;
     uint8_t *is_valid = nvae_calloc((size_t)fl.n, 1);
-    for (int64_t r = 0; r < n_valid; r++) is_valid[rk[r].i] = 1;
+    for (int64_t r = 0; r < n_valid; r++)
+      is_valid[rk[r].i] = 1;
     src->n_splits = 2;
     snprintf(src->splits[0].name, sizeof src->splits[0].name, "train");
     snprintf(src->splits[1].name, sizeof src->splits[1].name, "valid");
@@ -186,7 +189,8 @@ int prep_folder_source(prep_source *src, const char *root, int size, double vali
     free(is_valid);
     free(rk);
   }
-  for (int64_t i = 0; i < fl.n; i++) free(fl.rel[i]);
+  for (int64_t i = 0; i < fl.n; i++)
+    free(fl.rel[i]);
   free(fl.rel);
   if (rc) {
     prep_source_free(src);

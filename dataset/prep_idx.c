@@ -1,11 +1,11 @@
 /* nvae-prep idx: MNIST-style IDX image files -> splits train (and test), stored as they are
  * (rows x cols x 1, e.g. 28x28; padding to 32 is the loader's job). */
+#include "dataset/idx.h"
+#include "dataset/prep.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset/idx.h"
-#include "dataset/prep.h"
 
 typedef struct idx_ctx {
   idx_images im[2]; /* train, test */
@@ -36,8 +36,8 @@ int prep_idx_source(prep_source *src, const char *train, const char *test, nvae_
   int rc = idx_read_images(train, &c->im[0], e);
   if (!rc && test) rc = idx_read_images(test, &c->im[1], e);
   if (!rc && test && (c->im[1].rows != c->im[0].rows || c->im[1].cols != c->im[0].cols))
-    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: images are %dx%d but %s has %dx%d", test,
-                   c->im[1].rows, c->im[1].cols, train, c->im[0].rows, c->im[0].cols);
+    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: images are %dx%d but %s has %dx%d", test, c->im[1].rows,
+                   c->im[1].cols, train, c->im[0].rows, c->im[0].cols);
   if (rc) {
     idx_ctx_free(c);
     return rc;

@@ -27,7 +27,8 @@ static void draw(progress *p, int64_t done, double t) {
   if (p->tty) {
     enum { W = 30 };
     char bar[W + 1];
-    for (int i = 0; i < W; i++) bar[i] = i < (int)(frac * W) ? '#' : '.';
+    for (int i = 0; i < W; i++)
+      bar[i] = i < (int)(frac * W) ? '#' : '.';
     bar[W] = '\0';
     fprintf(p->out, "\r[%s] %5.1f%% %lld/%lld  %.0f images/s  ETA %d:%02d   ", bar, 100 * frac,
             (long long)done, (long long)p->total, rate, (int)eta / 60, (int)eta % 60);

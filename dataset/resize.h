@@ -13,8 +13,8 @@
 /* The weights of one axis: output pixel o reads source pixels [first[o], first[o] + count[o]). */
 typedef struct resize_axis {
   int in, out, ksize;
-  int *first, *count;   /* [out] */
-  int32_t *weight;      /* [out, ksize] fixed-point weights */
+  int *first, *count; /* [out] */
+  int32_t *weight;    /* [out, ksize] fixed-point weights */
 } resize_axis;
 
 typedef struct resize_plan {

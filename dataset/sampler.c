@@ -1,10 +1,10 @@
 /* Deterministic distributed sampler: see sampler.h. */
 #include "dataset/sampler.h"
 
+#include "kernels/philox.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-#include "kernels/philox.h"
 
 /* Uniform integer in [0, range) for the swap at position i: Lemire's multiply-and-reject on the
  * Philox words of counter (i, block), so the draw is exactly uniform and depends only on
@@ -21,7 +21,8 @@ static uint32_t uniform_below(uint64_t seed, uint32_t epoch, uint32_t i, uint32_
 }
 
 void sampler_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *perm) {
-  for (int64_t i = 0; i < n; i++) perm[i] = i;
+  for (int64_t i = 0; i < n; i++)
+    perm[i] = i;
   for (int64_t i = n - 1; i > 0; i--) {
     int64_t j = uniform_below(seed, (uint32_t)epoch, (uint32_t)i, (uint32_t)(i + 1));
     int64_t t = perm[i];
@@ -30,12 +31,12 @@ void sampler_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *perm
   }
 }
 
-int sampler_init(sampler *s, int64_t n, int rank, int world, int batch, uint64_t seed,
-                 int shuffle, int drop_last, nvae_err *e) {
+int sampler_init(sampler *s, int64_t n, int rank, int world, int batch, uint64_t seed, int shuffle,
+                 int drop_last, nvae_err *e) {
   memset(s, 0, sizeof *s);
   if (world < 1 || rank < 0 || rank >= world)
-    return nvae_errf(e, NVAE_EXIT_USAGE, "sampler: rank %d of world size %d is out of range",
-                     rank, world);
+    return nvae_errf(e, NVAE_EXIT_USAGE, "sampler: rank %d of world size %d is out of range", rank,
+                     world);
   if (batch < 1)
     return nvae_errf(e, NVAE_EXIT_USAGE, "sampler: batch size %d, expected >= 1", batch);
   if (n < 1 || n > 0x7fffffff)

@@ -8,13 +8,14 @@
  *
  * The state is (epoch, position): position = the global position where the next global batch
  * starts. It does not depend on W or B, so a run resumed with another world size continues at the
- * same sample of the epoch; (e, end of epoch) and (e + 1, 0) mean the same thing. Prefix sampler_. */
+ * same sample of the epoch; (e, end of epoch) and (e + 1, 0) mean the same thing. Prefix sampler_.
+ */
 #ifndef NVAE_DATASET_SAMPLER_H
 #define NVAE_DATASET_SAMPLER_H
 
-#include <stdint.h>
-
 #include "kernels/base/error.h"
+
+#include <stdint.h>
 
 typedef struct sampler_state {
   uint64_t epoch;
@@ -35,15 +36,15 @@ typedef struct sampler {
   uint64_t seed;
   int shuffle, drop_last;
   sampler_state st;
-  int64_t *perm;       /* [n] order of the epoch perm_epoch (NULL when shuffle is off) */
+  int64_t *perm; /* [n] order of the epoch perm_epoch (NULL when shuffle is off) */
   uint64_t perm_epoch;
   int perm_ready;
 } sampler;
 
 /* Checks the arguments (1 <= world, 0 <= rank < world, batch >= 1, and with drop_last at least
  * one global batch: n >= world * batch); errors say what was expected. */
-int sampler_init(sampler *s, int64_t n, int rank, int world, int batch, uint64_t seed,
-                 int shuffle, int drop_last, nvae_err *e);
+int sampler_init(sampler *s, int64_t n, int rank, int world, int batch, uint64_t seed, int shuffle,
+                 int drop_last, nvae_err *e);
 void sampler_free(sampler *s);
 /* Global batches in a whole epoch: floor(N / G) with drop_last, ceil(N / G) without. */
 int64_t sampler_batches_per_epoch(const sampler *s);

@@ -77,7 +77,8 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n) {
     compress(c->h, c->buf);
     c->nbuf = 0;
   }
-  for (; n >= 64; p += 64, n -= 64) compress(c->h, p);
+  for (; n >= 64; p += 64, n -= 64)
+    compress(c->h, p);
   memcpy(c->buf, p, n);
   c->nbuf = n;
 }
@@ -87,7 +88,8 @@ void sha256_final(sha256_ctx *c, uint8_t digest[32]) {
   uint8_t pad[72] = {0x80};
   /* pad to 56 mod 64, then the 64-bit big-endian message length */
   size_t npad = (c->nbuf < 56 ? 56 : 120) - c->nbuf;
-  for (int i = 0; i < 8; i++) pad[npad + i] = (uint8_t)(bits >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    pad[npad + i] = (uint8_t)(bits >> (56 - 8 * i));
   uint64_t keep = c->nbytes;
   sha256_update(c, pad, npad + 8);
   c->nbytes = keep;
@@ -116,7 +118,8 @@ int sha256_file(const char *path, char hex[65], nvae_err *e) {
   enum { CHUNK = 1 << 20 };
   uint8_t *buf = nvae_malloc(CHUNK);
   size_t got;
-  while ((got = fread(buf, 1, CHUNK, f)) > 0) sha256_update(&c, buf, got);
+  while ((got = fread(buf, 1, CHUNK, f)) > 0)
+    sha256_update(&c, buf, got);
   int bad = ferror(f);
   fclose(f);
   free(buf);

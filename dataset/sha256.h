@@ -4,15 +4,15 @@
 #ifndef NVAE_DATASET_SHA256_H
 #define NVAE_DATASET_SHA256_H
 
+#include "kernels/base/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels/base/error.h"
-
 typedef struct sha256_ctx {
   uint32_t h[8];
-  uint64_t nbytes;   /* total bytes hashed so far */
-  uint8_t buf[64];   /* pending partial block */
+  uint64_t nbytes; /* total bytes hashed so far */
+  uint8_t buf[64]; /* pending partial block */
   size_t nbuf;
 } sha256_ctx;
 

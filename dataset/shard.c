@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dataset/shard.h"
 
+#include "dataset/h5util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -10,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "dataset/h5util.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Writing */
@@ -42,8 +42,7 @@ static void write_int_attr(h5u_seq *q, hid_t obj, const char *name, hid_t file_t
   H5Sclose(space);
 }
 
-static void write_int_array_attr(h5u_seq *q, hid_t obj, const char *name, const int *v,
-                                 hsize_t n) {
+static void write_int_array_attr(h5u_seq *q, hid_t obj, const char *name, const int *v, hsize_t n) {
   if (!q->ok) return;
   hid_t space = H5Screate_simple(1, &n, NULL);
   hid_t a = H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -77,8 +76,8 @@ static void write_root_attrs(h5u_seq *q, hid_t file, const shard_meta *m, int64_
   write_str_attr(q, file, "created_by", "nvae-prep " NVAE_VERSION_STRING);
 }
 
-int shard_write(const char *path, const shard_meta *m, const uint8_t *images,
-                const int32_t *index, int64_t n, nvae_err *e) {
+int shard_write(const char *path, const shard_meta *m, const uint8_t *images, const int32_t *index,
+                int64_t n, nvae_err *e) {
   if (n < 1) return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: a shard needs at least one image", path);
   h5u_quiet quiet;
   h5u_quiet_begin(&quiet);
@@ -98,8 +97,8 @@ int shard_write(const char *path, const shard_meta *m, const uint8_t *images,
   if (q.ok) h5u_step(&q, H5Pset_chunk(dcpl, 4, chunk));
   if (q.ok) h5u_step(&q, H5Pset_obj_track_times(dcpl, 0));
   if (q.ok)
-    h5u_step(&q, dset = H5Dcreate2(file, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl,
-                                   H5P_DEFAULT));
+    h5u_step(
+        &q, dset = H5Dcreate2(file, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
   if (q.ok) h5u_step(&q, H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, images));
   if (q.ok) write_shape_attrs(&q, dset, m);
   if (q.ok && index) {
@@ -187,8 +186,8 @@ static int inspect_images(shard_reader *r, int64_t userblock, int64_t file_size,
   int rank = H5Sget_simple_extent_ndims(space);
   hsize_t dims[4] = {0, 0, 0, 0};
   if (rank != 4) {
-    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: /images has rank %d (expected 4: [N, H, W, C])",
-                   path, rank);
+    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: /images has rank %d (expected 4: [N, H, W, C])", path,
+                   rank);
     goto done;
   }
   H5Sget_simple_extent_dims(space, dims, NULL);
@@ -292,8 +291,8 @@ int shard_open(shard_reader *r, const char *path, nvae_err *e) {
     h5u_quiet_end(&q);
     h5_unlock();
     return nvae_errf(e, NVAE_EXIT_USAGE,
-                     "%s: cannot open as HDF5 (not an HDF5 file, truncated or damaged): %s%s",
-                     path, why,
+                     "%s: cannot open as HDF5 (not an HDF5 file, truncated or damaged): %s%s", path,
+                     why,
                      strstr(why, "unable to lock") || strstr(why, "No locks available")
                          ? " (set HDF5_USE_FILE_LOCKING=FALSE on this filesystem)"
                          : "");
@@ -307,8 +306,8 @@ int shard_open(shard_reader *r, const char *path, nvae_err *e) {
   }
   if (H5Lexists(file, "images", H5P_DEFAULT) <= 0 ||
       (r->dset = H5Dopen2(file, "images", H5P_DEFAULT)) < 0)
-    rc = nvae_errf(e, NVAE_EXIT_USAGE, "%s: no /images dataset (expected uint8 [N, H, W, C])",
-                   path);
+    rc =
+        nvae_errf(e, NVAE_EXIT_USAGE, "%s: no /images dataset (expected uint8 [N, H, W, C])", path);
   if (!rc) rc = inspect_images(r, (int64_t)userblock, file_size, e);
   if (!rc) {
     r->format_version = read_int_attr(file, "format_version");
@@ -344,7 +343,8 @@ int shard_read(const shard_reader *r, int64_t i, uint8_t *dst, nvae_err *e) {
   if (i < 0 || i >= r->n)
     return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: image %lld out of range [0, %lld)", r->path,
                      (long long)i, (long long)r->n);
-  if (!r->chunked) return pread_all(r, dst, r->image_bytes, r->base + i * (int64_t)r->image_bytes, e);
+  if (!r->chunked)
+    return pread_all(r, dst, r->image_bytes, r->base + i * (int64_t)r->image_bytes, e);
   hsize_t at[4] = {(hsize_t)i, 0, 0, 0};
   uint32_t filters = 0;
   h5_lock();
@@ -356,8 +356,8 @@ int shard_read(const shard_reader *r, int64_t i, uint8_t *dst, nvae_err *e) {
   h5u_quiet_end(&q);
   h5_unlock();
   if (rc < 0)
-    return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: cannot read image %lld: %s", r->path,
-                     (long long)i, why);
+    return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: cannot read image %lld: %s", r->path, (long long)i,
+                     why);
   return 0;
 }
 
@@ -377,7 +377,8 @@ int shard_read_range(const shard_reader *r, int64_t first, int64_t count, uint8_
   hsize_t start[4] = {(hsize_t)first, 0, 0, 0};
   hsize_t size[4] = {(hsize_t)count, (hsize_t)r->height, (hsize_t)r->width, (hsize_t)r->channels};
   hid_t fspace = H5Dget_space(r->dset), mspace = -1;
-  if (h5u_step(&s, fspace)) h5u_step(&s, H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, size, NULL));
+  if (h5u_step(&s, fspace))
+    h5u_step(&s, H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, size, NULL));
   if (s.ok) h5u_step(&s, mspace = H5Screate_simple(4, size, NULL));
   if (s.ok) h5u_step(&s, H5Dread(r->dset, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, dst));
   if (mspace >= 0) H5Sclose(mspace);

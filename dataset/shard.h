@@ -11,22 +11,22 @@
 #ifndef NVAE_DATASET_SHARD_H
 #define NVAE_DATASET_SHARD_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "dataset/fsutil.h"
 #include "kernels/base/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 #define SHARD_FORMAT_VERSION 1
 
 /* What nvae-prep records in every shard (strings are written as variable-length UTF-8). */
 typedef struct shard_meta {
-  const char *name;     /* dataset name */
-  const char *split;    /* train | valid | test */
-  const char *source;   /* celeba | folder | idx */
-  const char *crop;     /* box | center-square | none */
-  int crop_box[4];      /* left, top, right, bottom; written only when crop is "box" */
-  const char *resize;   /* pil-bilinear-antialias | none */
+  const char *name;   /* dataset name */
+  const char *split;  /* train | valid | test */
+  const char *source; /* celeba | folder | idx */
+  const char *crop;   /* box | center-square | none */
+  int crop_box[4];    /* left, top, right, bottom; written only when crop is "box" */
+  const char *resize; /* pil-bilinear-antialias | none */
   int height, width, channels;
   int shard_index, shard_count;
 } shard_meta;
@@ -38,13 +38,13 @@ int shard_write(const char *path, const shard_meta *m, const uint8_t *images /* 
 /* An opened, validated shard. */
 typedef struct shard_reader {
   char path[FS_PATH_MAX];
-  int64_t file, dset;         /* HDF5 ids (hid_t), -1 when closed */
-  int chunked;                /* 1: one image per chunk; 0: contiguous, read with pread */
-  int fd;                     /* contiguous only */
-  int64_t base;               /* contiguous only: file offset of image 0 */
-  int64_t n;                  /* images */
+  int64_t file, dset; /* HDF5 ids (hid_t), -1 when closed */
+  int chunked;        /* 1: one image per chunk; 0: contiguous, read with pread */
+  int fd;             /* contiguous only */
+  int64_t base;       /* contiguous only: file offset of image 0 */
+  int64_t n;          /* images */
   int height, width, channels;
-  size_t image_bytes;         /* H * W * C */
+  size_t image_bytes; /* H * W * C */
   /* numeric root attributes; -1 when absent */
   int format_version, shard_index, shard_count;
 } shard_reader;
@@ -61,7 +61,6 @@ int shard_read(const shard_reader *r, int64_t i, uint8_t *dst, nvae_err *e);
 int shard_read_range(const shard_reader *r, int64_t first, int64_t count, uint8_t *dst,
                      nvae_err *e);
 void shard_close(shard_reader *r);
-
 
 /* Rewrites the shard_index / shard_count attributes of a shard written by shard_write (nvae-prep
  * renumbers when a shard ended up empty because all its source images were unreadable). */

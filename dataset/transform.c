@@ -1,12 +1,13 @@
 /* Batch transforms: see transform.h. */
 #include "dataset/transform.h"
 
-#include <math.h>
-
 #include "kernels/philox.h"
 
+#include <math.h>
+
 void transform_to_float(const uint8_t *src, int64_t n, float *dst) {
-  for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i] / 255.0f;
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = (float)src[i] / 255.0f;
 }
 
 void transform_reduce_bits(float *x, int64_t n, int num_x_bits) {
@@ -15,7 +16,8 @@ void transform_reduce_bits(float *x, int64_t n, int num_x_bits) {
    * rounded product), so values on level boundaries land on the same side. */
   const float div = (float)(1 << (8 - num_x_bits));
   const float levels = (float)((1 << num_x_bits) - 1);
-  for (int64_t i = 0; i < n; i++) x[i] = floorf(x[i] * 255.0f / div) / levels;
+  for (int64_t i = 0; i < n; i++)
+    x[i] = floorf(x[i] * 255.0f / div) / levels;
 }
 
 void transform_binarize(float *x, int64_t n_samples, int64_t per_sample, uint64_t seed,

@@ -8,6 +8,13 @@
  *                     [--cores 1]
  */
 #define _GNU_SOURCE /* sched_setaffinity */
+#include "dataset/dataset_yaml.h"
+#include "dataset/loader.h"
+#include "dataset/progress.h"
+#include "dataset/sha256.h"
+#include "dataset/shard.h"
+#include "kernels/philox.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
@@ -18,23 +25,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataset/dataset_yaml.h"
-#include "dataset/loader.h"
-#include "dataset/progress.h"
-#include "dataset/sha256.h"
-#include "dataset/shard.h"
-#include "kernels/philox.h"
-
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: nvae-loader-bench [--data DIR] [--split NAME] [--batch N] [--images N]\n"
-          "                         [--seconds S] [--cores N]\n"
-          "  --data DIR    dataset to read (default: synthetic 64x64x3 shards in a temp dir)\n"
-          "  --split NAME  split to read (default train)\n"
-          "  --batch N     per-rank batch (default 16, NVAE's CelebA-64 setting)\n"
-          "  --images N    synthetic dataset size (default 20000)\n"
-          "  --seconds S   time per measurement (default 3)\n"
-          "  --cores N     CPUs the process may use (default 1: loader thread + consumer share one)\n");
+  fprintf(
+      f,
+      "usage: nvae-loader-bench [--data DIR] [--split NAME] [--batch N] [--images N]\n"
+      "                         [--seconds S] [--cores N]\n"
+      "  --data DIR    dataset to read (default: synthetic 64x64x3 shards in a temp dir)\n"
+      "  --split NAME  split to read (default train)\n"
+      "  --batch N     per-rank batch (default 16, NVAE's CelebA-64 setting)\n"
+      "  --images N    synthetic dataset size (default 20000)\n"
+      "  --seconds S   time per measurement (default 3)\n"
+      "  --cores N     CPUs the process may use (default 1: loader thread + consumer share one)\n");
 }
 
 /* Synthetic CelebA-64-shaped dataset: n random images in shards of 8192, written with the
@@ -120,7 +121,8 @@ static int measure(const char *dir, const char *split, int batch, int flip, int 
         return e->code ? e->code : nvae_errf(e, NVAE_EXIT_RUNTIME, "loader stopped");
       }
       unsigned s = 0;
-      for (int j = 0; j < b->n; j++) s += b->images[(size_t)j * b->height * b->width * b->channels];
+      for (int j = 0; j < b->n; j++)
+        s += b->images[(size_t)j * b->height * b->width * b->channels];
       sink += s;
       images += b->n;
     }
@@ -136,14 +138,11 @@ int main(int argc, char **argv) {
   int batch = 16, cores = 1;
   long long n_images = 20000;
   double seconds = 3;
-  static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                       {"split", required_argument, 0, 's'},
-                                       {"batch", required_argument, 0, 'b'},
-                                       {"images", required_argument, 0, 'n'},
-                                       {"seconds", required_argument, 0, 't'},
-                                       {"cores", required_argument, 0, 'c'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"data", required_argument, 0, 'd'},    {"split", required_argument, 0, 's'},
+      {"batch", required_argument, 0, 'b'},   {"images", required_argument, 0, 'n'},
+      {"seconds", required_argument, 0, 't'}, {"cores", required_argument, 0, 'c'},
+      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {

@@ -7,14 +7,14 @@
  *
  * Exit codes: 0 done, 1 runtime failure (I/O, interrupted), 2 bad usage or bad input. */
 #define _POSIX_C_SOURCE 200809L
+#include "dataset/prep.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset/prep.h"
 
 enum { CMD_CELEBA = 1, CMD_FOLDER = 2, CMD_IDX = 4, CMD_ALL = 7 };
 
@@ -34,7 +34,8 @@ static const opt_spec OPTS[] = {
     {"valid-fraction", "F", CMD_FOLDER, "share of images in the valid split (default 0.1)"},
     {"train", "FILE", CMD_IDX, "IDX image file for the train split (gzip or raw)"},
     {"test", "FILE", CMD_IDX, "IDX image file for the test split (gzip or raw)"},
-    {"name", "NAME", CMD_ALL, "dataset name used in shard file names (default: base name of --out)"},
+    {"name", "NAME", CMD_ALL,
+     "dataset name used in shard file names (default: base name of --out)"},
     {"images-per-shard", "N", CMD_ALL, "images per shard (default: about 256 MiB per shard)"},
     {"shards", "N", CMD_ALL, "shards per split (overrides --images-per-shard)"},
     {"threads", "N", CMD_ALL, "decoding threads (default: every core)"},
@@ -61,8 +62,8 @@ static void usage(FILE *f) {
     char left[64];
     snprintf(left, sizeof left, "--%s%s%s", OPTS[i].name, OPTS[i].metavar ? " " : "",
              OPTS[i].metavar ? OPTS[i].metavar : "");
-    const char *which = OPTS[i].commands == CMD_ALL ? ""
-                        : OPTS[i].commands == CMD_IDX ? " [idx]"
+    const char *which = OPTS[i].commands == CMD_ALL      ? ""
+                        : OPTS[i].commands == CMD_IDX    ? " [idx]"
                         : OPTS[i].commands == CMD_FOLDER ? " [folder]"
                                                          : " [celeba, folder]";
     fprintf(f, "  %-24s %s%s\n", left, OPTS[i].help, which);
@@ -142,17 +143,28 @@ int main(int argc, char **argv) {
   for (int i = 0; i < N_OPTS; i++) {
     if (!given[i]) continue;
     const char *n = OPTS[i].name;
-    if (!strcmp(n, "root")) root = val[i];
-    else if (!strcmp(n, "out")) out = val[i];
-    else if (!strcmp(n, "size")) size_s = val[i];
-    else if (!strcmp(n, "valid-fraction")) vf_s = val[i];
-    else if (!strcmp(n, "train")) train = val[i];
-    else if (!strcmp(n, "test")) test = val[i];
-    else if (!strcmp(n, "name")) name = val[i];
-    else if (!strcmp(n, "images-per-shard")) ips_s = val[i];
-    else if (!strcmp(n, "shards")) shards_s = val[i];
-    else if (!strcmp(n, "threads")) threads_s = val[i];
-    else if (!strcmp(n, "strict")) strict = 1;
+    if (!strcmp(n, "root"))
+      root = val[i];
+    else if (!strcmp(n, "out"))
+      out = val[i];
+    else if (!strcmp(n, "size"))
+      size_s = val[i];
+    else if (!strcmp(n, "valid-fraction"))
+      vf_s = val[i];
+    else if (!strcmp(n, "train"))
+      train = val[i];
+    else if (!strcmp(n, "test"))
+      test = val[i];
+    else if (!strcmp(n, "name"))
+      name = val[i];
+    else if (!strcmp(n, "images-per-shard"))
+      ips_s = val[i];
+    else if (!strcmp(n, "shards"))
+      shards_s = val[i];
+    else if (!strcmp(n, "threads"))
+      threads_s = val[i];
+    else if (!strcmp(n, "strict"))
+      strict = 1;
   }
   if (!out) return bad_usage("%s: --out DIR is required", argv[1]);
   if (cmd != CMD_IDX && !root) return bad_usage("%s: --root DIR is required", argv[1]);
@@ -188,8 +200,13 @@ int main(int argc, char **argv) {
            : cmd == CMD_FOLDER ? prep_folder_source(&src, root, (int)size, vf, &err)
                                : prep_idx_source(&src, train, test, &err);
   if (!rc) {
-    prep_opts o = {.out = out, .name = name, .threads = (int)threads, .strict = strict,
-                   .images_per_shard = ips, .shards = (int)shards, .interrupted = &interrupted};
+    prep_opts o = {.out = out,
+                   .name = name,
+                   .threads = (int)threads,
+                   .strict = strict,
+                   .images_per_shard = ips,
+                   .shards = (int)shards,
+                   .interrupted = &interrupted};
     rc = prep_run(&src, &o, &err);
     prep_source_free(&src);
   }

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* ---- enumerations: the order of each matches its name list in config_schema.c ---------------- */
-typedef enum { NVAE_DEVICE_AUTO, NVAE_DEVICE_CPU, NVAE_DEVICE_CUDA } nvae_device;
+typedef enum { NVAE_DEVICE_AUTO, NVAE_DEVICE_CPU, NVAE_DEVICE_CUDA } config_device;
 typedef enum { NVAE_ARCH_RES_MBCONV } nvae_arch;
 typedef enum { NVAE_DECODER_DMOL, NVAE_DECODER_BERNOULLI, NVAE_DECODER_NORMAL } nvae_decoder;
 typedef enum { NVAE_BINARIZE_NONE, NVAE_BINARIZE_DYNAMIC } nvae_binarize;
@@ -143,7 +143,7 @@ typedef struct nvae_comm_config {
 } nvae_comm_config;
 
 typedef struct nvae_config {
-  nvae_device device;
+  config_device device;
   nvae_model_config model;
   nvae_data_config data;
   nvae_train_config train;

@@ -25,7 +25,7 @@
   { .name = nm, .type = CONFIG_SECTION, .help = hlp }
 
 /* Enum keys are read and written through an int (config_value.c, config_write.c). */
-_Static_assert(sizeof(nvae_device) == sizeof(int), "enum size");
+_Static_assert(sizeof(config_device) == sizeof(int), "enum size");
 _Static_assert(sizeof(nvae_arch) == sizeof(int), "enum size");
 _Static_assert(sizeof(nvae_decoder) == sizeof(int), "enum size");
 _Static_assert(sizeof(nvae_binarize) == sizeof(int), "enum size");

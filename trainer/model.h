@@ -120,6 +120,15 @@ void model_sample(model *m, op_ctx *ctx, int n, float t, uint64_t seed, uint32_t
  * decoder's running statistics adapt to temperature t. */
 void model_readjust_bn(model *m, op_ctx *ctx, int iterations, int n, float t, uint64_t seed);
 
+/* Testing and diagnostics: the latent ε of group g (decoder order) used by the last training or
+ * evaluation forward pass, [B, L, h, w] copied to host memory. */
+void model_get_eps(model *m, op_ctx *ctx, int group, float *host);
+
+/* SR vectors u, v ~ N(0,1) per conv layer, normalised (PHILOX_SPECTRAL_INIT); the next training
+ * step runs 40 power iterations. model_init_params calls it; a resume from a checkpoint without
+ * vectors calls it alone. */
+void model_init_sr_vectors(model *m, op_ctx *ctx, uint64_t seed);
+
 /* Start-up table: registry summary plus activation MiB (total, per image). */
 void model_print_summary(const model *m, FILE *f);
 

@@ -24,26 +24,12 @@
 #define NVAE_KERNELS_CPU_BATCHNORM_H
 
 #include "kernels/op_ctx.h"
+#include "kernels/op_types.h"
 
 #include <math.h>
 
-/* The reduction between the halves; NULL = local BN (world size 1). */
-typedef struct bn_sync {
-  void (*allreduce_sum)(void *arg, double *buf, int n); /* in-place sum across ranks */
-  void *arg;
-} bn_sync;
 
-typedef struct batchnorm_params {
-  float eps;      /* 1e-5 */
-  float momentum; /* 0.05, PyTorch convention */
-} batchnorm_params;
 
-#define BATCHNORM_EPS 1e-5f
-#define BATCHNORM_MOMENTUM 0.05f
-static inline batchnorm_params batchnorm_params_default(void) {
-  batchnorm_params p = {BATCHNORM_EPS, BATCHNORM_MOMENTUM};
-  return p;
-}
 
 /* Length of the sums buffer of a BN over C channels: C sums, C sums of squares (or the backward's
  * two per-channel sums) and one element count. */

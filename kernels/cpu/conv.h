@@ -13,12 +13,8 @@
 #define NVAE_KERNELS_CPU_CONV_H
 
 #include "kernels/op_ctx.h"
+#include "kernels/op_types.h"
 
-typedef struct conv2d_params {
-  int stride; /* >= 1 */
-  int pad;    /* >= 0, the same on all four sides */
-  int groups; /* >= 1, divides Cin and Cout */
-} conv2d_params;
 
 /* y[N,Cout,Ho,Wo] = conv(x[N,Cin,H,W], w⊙mask [Cout,Cin/groups,kh,kw]) + b[Cout].
  * mask (same shape as w; the AR masks of NVAE.md §1.7) and b are nullable. */

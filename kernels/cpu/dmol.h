@@ -26,18 +26,10 @@
 #define NVAE_KERNELS_CPU_DMOL_H
 
 #include "kernels/op_ctx.h"
+#include "kernels/op_types.h"
 
 #define DMOL_MAX_MIX 64 /* per-pixel work arrays live on the stack */
 
-typedef struct dmol_params {
-  int num_mix;      /* M: 10 in every official config */
-  int channels;     /* 3 (RGB) or 1 */
-  int num_bits;     /* bits per colour value: 8, or 5 for the 256x256 configs */
-  float upper_edge; /* 0.99 (official) or 0.999 (PixelCNN++) */
-  /* Sampling only. 0 (default, official, PR #54 not applied): the logistic noise is scaled by 1/t,
-   * so a lower temperature gives MORE pixel noise. 1: scaled by t (the fix proposed in PR #54). */
-  int noise_times_t;
-} dmol_params;
 
 /* The official settings: upper_edge 0.99, noise scaled by 1/t. */
 dmol_params dmol_params_default(int channels, int num_mix, int num_bits);

@@ -13,28 +13,15 @@
 #define NVAE_KERNELS_CPU_OPTIM_H
 
 #include "kernels/op_ctx.h"
+#include "kernels/op_types.h"
 
 #include <stdint.h>
 
-typedef struct adamax_params {
-  double lr;           /* 1e-2 in the README configs (after warm-up / cosine schedule) */
-  double beta1, beta2; /* 0.9, 0.999 */
-  double eps;          /* 1e-3 in NVAE; INSIDE the max, not added to the denominator */
-  double weight_decay; /* 3e-4, coupled */
-  int step;            /* t, 1-based: the count of this update, shared by all parameters */
-} adamax_params;
 
 /* m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  theta <- theta - lr / (1 - b1^t) * m / u */
 void adamax_step_cpu(op_ctx *ctx, const adamax_params *p, tensor *param, const tensor *grad,
                      tensor *m, tensor *u);
 
-typedef struct adam_params {
-  double lr;
-  double beta1, beta2; /* 0.9, 0.999 */
-  double eps;          /* 1e-8 in torch.optim.Adam; added to sqrt(v^) */
-  double weight_decay; /* coupled (L2), not AdamW */
-  int step;            /* t, 1-based */
-} adam_params;
 
 /* torch.optim.Adam: m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
  * theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */

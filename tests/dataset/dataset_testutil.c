@@ -2,6 +2,11 @@
 #define _XOPEN_SOURCE 700
 #include "tests/dataset/dataset_testutil.h"
 
+#include "dataset/dataset_yaml.h"
+#include "dataset/sha256.h"
+#include "dataset/shard.h"
+#include "kernels/philox.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
@@ -12,11 +17,6 @@
 #include <sys/wait.h>
 #include <turbojpeg.h>
 #include <unistd.h>
-
-#include "dataset/dataset_yaml.h"
-#include "dataset/sha256.h"
-#include "dataset/shard.h"
-#include "kernels/philox.h"
 
 void dt_mkdtemp(char *out, size_t n, const char *tag) {
   const char *tmp = getenv("TMPDIR");
@@ -74,7 +74,8 @@ void dt_smooth_image(uint8_t *img, int w, int h, int c, uint64_t seed) {
   float p[4 * 6];
   for (int i = 0; i < 6; i++) {
     philox4x32 r = philox_block(seed, PHILOX_TEST, 17, (uint32_t)i, 0);
-    for (int k = 0; k < 4; k++) p[4 * i + k] = philox_uniform(r.v[k]);
+    for (int k = 0; k < 4; k++)
+      p[4 * i + k] = philox_uniform(r.v[k]);
   }
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
@@ -150,7 +151,8 @@ int dt_make_dataset(const char *dir, const char *name, int h, int w, int c, int 
     sp->n_shards = shards_per_split;
     sp->shards = calloc((size_t)shards_per_split, sizeof *sp->shards);
     for (int k = 0; k < shards_per_split && !rc; k++) {
-      int64_t first = k * counts[s] / shards_per_split, last = (k + 1) * counts[s] / shards_per_split;
+      int64_t first = k * counts[s] / shards_per_split,
+              last = (k + 1) * counts[s] / shards_per_split;
       int64_t n = last - first;
       uint8_t *img = malloc(bytes * (size_t)n);
       int32_t *idx = malloc(sizeof(int32_t) * (size_t)n);
@@ -164,8 +166,8 @@ int dt_make_dataset(const char *dir, const char *name, int h, int w, int c, int 
       ent->count = n;
       char path[FS_PATH_MAX];
       fs_join(path, sizeof path, dir, ent->file);
-      shard_meta m = {name, splits[s], "synthetic", "none", {0}, "none", h, w, c,
-                      k, shards_per_split};
+      shard_meta m = {name, splits[s], "synthetic", "none",          {0}, "none", h,
+                      w,    c,         k,           shards_per_split};
       nvae_err e;
       rc = shard_write(path, &m, img, idx, n, &e);
       if (rc) fprintf(stderr, "%s\n", e.msg);

@@ -3,12 +3,12 @@
  * the loader with checksums verified, and (check_celeba.py) readable by h5py with the documented
  * attributes and within +-1 of PIL's crop + resize((64, 64), BILINEAR) for every pixel.
  * argv[1]: the nvae-prep binary. */
-#include <stdio.h>
-#include <string.h>
-
 #include "dataset/dataset_split.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
+
+#include <stdio.h>
+#include <string.h>
 
 static char out[1 << 16];
 
@@ -20,8 +20,8 @@ int main(int argc, char **argv) {
   snprintf(dst, sizeof dst, "%s/celeba64", root);
   const int counts[3] = {20, 8, 8};
   CHECK(dt_make_celeba(celeba, counts, 7) == 0, "make the synthetic release");
-  char *prep[] = {argv[1], "celeba", "--root", celeba, "--out", dst, "--images-per-shard", "7",
-                  "--threads", "2", NULL};
+  char *prep[] = {argv[1], "celeba",    "--root", celeba, "--out", dst, "--images-per-shard",
+                  "7",     "--threads", "2",      NULL};
   int rc = dt_run(prep, out, sizeof out);
   printf("%s", out);
   CHECK(rc == 0, "nvae-prep celeba: exit %d", rc);

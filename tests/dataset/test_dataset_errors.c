@@ -6,6 +6,12 @@
  * compressed or disagreeing with dataset.yaml, and datasets smaller than one global batch.
  * argv[1]: the nvae-prep binary. */
 #define _XOPEN_SOURCE 700
+#include "dataset/dataset_yaml.h"
+#include "dataset/loader.h"
+#include "dataset/shard.h"
+#include "tests/dataset/dataset_testutil.h"
+#include "tests/test_util.h"
+
 #include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -13,12 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "dataset/dataset_yaml.h"
-#include "dataset/loader.h"
-#include "dataset/shard.h"
-#include "tests/dataset/dataset_testutil.h"
-#include "tests/test_util.h"
 
 static const char *prep;
 static char root[256];
@@ -28,7 +28,8 @@ static char out[1 << 16];
  * `out`. */
 static int run_prep_v(const char *const *args) {
   char *argv[16] = {(char *)prep};
-  for (int i = 0; i < 14 && args[i]; i++) argv[i + 1] = (char *)args[i];
+  for (int i = 0; i < 14 && args[i]; i++)
+    argv[i + 1] = (char *)args[i];
   return dt_run(argv, out, sizeof out);
 }
 #define run_prep(...) run_prep_v((const char *const[]){__VA_ARGS__, NULL})
@@ -37,7 +38,8 @@ static int count_tmp_dirs(const char *dir) {
   DIR *d = opendir(dir);
   int n = 0;
   struct dirent *de;
-  while (d && (de = readdir(d)) != NULL) n += strstr(de->d_name, ".tmp-") != NULL;
+  while (d && (de = readdir(d)) != NULL)
+    n += strstr(de->d_name, ".tmp-") != NULL;
   if (d) closedir(d);
   return n;
 }
@@ -82,6 +84,7 @@ static void prep_errors(void) {
 
   /* partition file naming a missing image */
   char part[400], saved[4096];
+  int rc;
   snprintf(part, sizeof part, "%s/list_eval_partition.txt", celeba);
   uint8_t *text;
   size_t n;
@@ -114,12 +117,27 @@ static void prep_errors(void) {
   free(text);
   CHECK(!fs_exists(dst) && count_tmp_dirs(root) == 0, "no output after refused input");
 
+  /* the CSV variant of the partition file (header row, commas) is accepted; --out with a
+   * trailing slash names the directory itself */
+  f = fopen(part, "w");
+  fprintf(f, "image_id,partition\r\n");
+  for (int i = 1; i <= 8; i++)
+    fprintf(f, "%06d.jpg,%d\r\n", i, i <= 4 ? 0 : i <= 6 ? 1 : 2);
+  fclose(f);
+  char dst_slash[310];
+  snprintf(dst_slash, sizeof dst_slash, "%s/", dst);
+  rc = run_prep("celeba", "--root", celeba, "--out", dst_slash, "--size", "8");
+  CHECK(rc == 0 && fs_exists(dst) && count_tmp_dirs(root) == 0,
+        "CSV partition file and --out DIR/: exit %d\n%s", rc, out);
+  dt_write_file(part, saved, n);
+  dt_rm_rf(dst);
+
   /* a corrupt JPEG: warning + skipped by default, fatal with --strict */
   char jpg[400];
   snprintf(jpg, sizeof jpg, "%s/img_align_celeba/000006.jpg", celeba);
   dt_read_file(jpg, &text, &n);
   dt_write_file(jpg, text, n / 2); /* truncated */
-  int rc = run_prep("celeba", "--root", celeba, "--out", dst, "--strict", NULL, NULL);
+  rc = run_prep("celeba", "--root", celeba, "--out", dst, "--strict", NULL, NULL);
   expect_exit2(rc, "corrupt JPEG with --strict", "000006.jpg");
   CHECK(!fs_exists(dst) && count_tmp_dirs(root) == 0,
         "--strict failure must leave neither the dataset nor its temporary directory");

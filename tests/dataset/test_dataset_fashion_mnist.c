@@ -3,17 +3,17 @@
  * loader here, all pixels through h5py in check_idx.py), the loader pads to 32x32 by default.
  * Prints the preparation and a loader epoch timing. argv[1]: the nvae-prep binary. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <zlib.h>
-
 #include "dataset/dataset_split.h"
 #include "dataset/idx.h"
 #include "dataset/loader.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
@@ -26,7 +26,8 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *train = FMNIST "train-images-idx3-ubyte.gz", *test = FMNIST "t10k-images-idx3-ubyte.gz";
+  const char *train = FMNIST "train-images-idx3-ubyte.gz",
+             *test = FMNIST "t10k-images-idx3-ubyte.gz";
   if (argc < 2) return test_skip("test_dataset_fashion_mnist", "usage: test NVAE_PREP");
   if (access(train, R_OK) || access(test, R_OK))
     return test_skip("test_dataset_fashion_mnist",
@@ -34,8 +35,8 @@ int main(int argc, char **argv) {
   char root[256], dst[300], script[1024];
   dt_mkdtemp(root, sizeof root, "fmnist");
   snprintf(dst, sizeof dst, "%s/fashion-mnist", root);
-  char *prep[] = {argv[1], "idx", "--train", (char *)train, "--test", (char *)test, "--out", dst,
-                  NULL};
+  char *prep[] = {argv[1],      "idx",   "--train", (char *)train, "--test",
+                  (char *)test, "--out", dst,       NULL};
   double t0 = now();
   int rc = dt_run(prep, out, sizeof out);
   double t_prep = now() - t0;

@@ -3,11 +3,11 @@
  * hidden files: exit 0, and every stored image within +-1 of PIL's convert("RGB") + centre square
  * crop + resize((32, 32), BILINEAR), with the documented SHA-256-ranked train/valid assignment.
  * argv[1]: the nvae-prep binary. */
-#include <stdio.h>
-#include <string.h>
-
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
+
+#include <stdio.h>
+#include <string.h>
 
 static char out[1 << 16];
 
@@ -21,8 +21,19 @@ int main(int argc, char **argv) {
   char *make[] = {(char *)dt_python(), script, "make", src, NULL};
   int rc = dt_run(make, out, sizeof out);
   CHECK(rc == 0, "folder_images.py make: exit %d\n%s", rc, out);
-  char *prep[] = {argv[1], "folder", "--root", src, "--out", dst, "--size", "32",
-                  "--valid-fraction", "0.2", "--images-per-shard", "5", NULL};
+  char *prep[] = {argv[1],
+                  "folder",
+                  "--root",
+                  src,
+                  "--out",
+                  dst,
+                  "--size",
+                  "32",
+                  "--valid-fraction",
+                  "0.2",
+                  "--images-per-shard",
+                  "5",
+                  NULL};
   rc = dt_run(prep, out, sizeof out);
   printf("%s", out);
   CHECK(rc == 0, "nvae-prep folder: exit %d", rc);

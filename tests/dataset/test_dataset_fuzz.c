@@ -3,22 +3,20 @@
  * Each must give either a clean error (NVAE_EXIT_USAGE, one line naming a file) or a valid
  * result, never a crash; run it in the ASan+UBSan build too. With verify_checksums every changed
  * shard must be rejected before HDF5 parses it. */
-#include <hdf5.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "dataset/dataset_yaml.h"
 #include "dataset/loader.h"
 #include "kernels/philox.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
 
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 static int n_error, n_valid;
 
-static uint32_t rnd(uint32_t k) {
-  return philox_block(2024, PHILOX_TEST, 77, k, 0).v[0];
-}
+static uint32_t rnd(uint32_t k) { return philox_block(2024, PHILOX_TEST, 77, k, 0).v[0]; }
 
 static void try_open_inner(const char *dir, int checksums, int must_fail, const char *what);
 
@@ -123,8 +121,8 @@ int main(void) {
     dataset_info d;
     nvae_err e;
     int rc = dataset_yaml_parse("t/dataset.yaml", text, len, &d, &e);
-    CHECK(rc == 0 || (rc == 2 && strstr(e.msg, "t/dataset.yaml")), "yaml cut at %zu: rc %d %s",
-          len, rc, e.msg);
+    CHECK(rc == 0 || (rc == 2 && strstr(e.msg, "t/dataset.yaml")), "yaml cut at %zu: rc %d %s", len,
+          rc, e.msg);
     rc ? parse_err++ : parse_ok++;
     dataset_info_free(&d);
   }

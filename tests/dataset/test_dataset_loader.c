@@ -3,13 +3,13 @@
  * at a fixed global batch; a restored state continues with exactly the same batches; evaluation
  * pads with invalid entries and stops at the end of the epoch; in-memory reading equals pread;
  * the trainer's allocator is used for the image buffers. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "dataset/augment.h"
 #include "dataset/loader.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static int allocs, frees;
 static void *count_alloc(size_t bytes, void *user) {
@@ -122,7 +122,8 @@ static void check_world_sizes(const char *dir) {
                 (long long)b->index[j], flip);
         }
       }
-    for (int r = 0; r < W; r++) loader_close(l[r]);
+    for (int r = 0; r < W; r++)
+      loader_close(l[r]);
   }
   int flipped = 0;
   for (int s = 0; s < STEPS * G; s++) {
@@ -147,7 +148,8 @@ static void check_resume(const char *dir) {
   loader *a = open_or_fail(&o);
   if (!a) return;
   nvae_err e;
-  for (int k = 0; k < 17; k++) loader_next(a, &e); /* into the second epoch (20 per epoch) */
+  for (int k = 0; k < 17; k++)
+    loader_next(a, &e); /* into the second epoch (20 per epoch) */
   sampler_state st = loader_get_state(a);
   CHECK(st.epoch == 0 && st.position == 85, "state after 17 batches: (%llu, %llu)",
         (unsigned long long)st.epoch, (unsigned long long)st.position);
@@ -208,7 +210,8 @@ static void check_eval(const char *dir) {
           invalid += !b->valid[j];
         }
         int nv = 0;
-        for (int j = 0; j < b->n; j++) nv += b->valid[j];
+        for (int j = 0; j < b->n; j++)
+          nv += b->valid[j];
         CHECK(b->n_valid == nv, "n_valid %d, flags say %d", b->n_valid, nv);
       }
       CHECK(e.code == 0, "end of epoch is not an error: %s", e.msg);
@@ -220,7 +223,8 @@ static void check_eval(const char *dir) {
     }
     loader_close(l);
   }
-  for (int i = 0; i < 37; i++) CHECK(seen[i] == 1, "eval: sample %d seen %d times", i, seen[i]);
+  for (int i = 0; i < 37; i++)
+    CHECK(seen[i] == 1, "eval: sample %d seen %d times", i, seen[i]);
 }
 
 static void check_memory_and_allocator(const char *dir) {

@@ -2,12 +2,12 @@
  * same global order for any W, a different order each epoch, drop-last for training and padding
  * for evaluation, identical continuation after a save/restore mid-epoch (also with another world
  * size), and flips that depend only on (seed, epoch, sample). */
-#include <stdlib.h>
-#include <string.h>
-
 #include "dataset/augment.h"
 #include "dataset/sampler.h"
 #include "tests/test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 enum { N = 103, B = 4 };
 
@@ -64,7 +64,8 @@ int main(void) {
             (long long)p, (long long)order[p], (long long)perm[p]);
       seen[order[p]]++;
     }
-    for (int i = 0; i < N; i++) CHECK(seen[i] <= 1, "W=%d: sample %d seen %d times", world, i, seen[i]);
+    for (int i = 0; i < N; i++)
+      CHECK(seen[i] <= 1, "W=%d: sample %d seen %d times", world, i, seen[i]);
   }
   /* Evaluation (padding): ceil(N / G) batches; every sample exactly once among valid entries,
    * padding marked invalid and only at the end. */
@@ -92,7 +93,8 @@ int main(void) {
     same_seed += perm[i] == p2[i];
     seen[p1[i]]++;
   }
-  for (int i = 0; i < N; i++) CHECK(seen[i] == 1, "epoch-1 permutation misses %d", i);
+  for (int i = 0; i < N; i++)
+    CHECK(seen[i] == 1, "epoch-1 permutation misses %d", i);
   CHECK(same01 < N / 4 && same_seed < N / 4, "orders should differ: %d / %d fixed points", same01,
         same_seed);
   /* Without shuffling the order is the identity. */
@@ -100,13 +102,15 @@ int main(void) {
   sampler_slot slots[B];
   CHECK(sampler_init(&s, N, 1, 2, B, 9, 0, 1, &e) == 0, "init");
   sampler_next(&s, slots);
-  for (int j = 0; j < B; j++) CHECK(slots[j].index == B + j, "no-shuffle rank 1 slot %d", j);
+  for (int j = 0; j < B; j++)
+    CHECK(slots[j].index == B + j, "no-shuffle rank 1 slot %d", j);
   sampler_free(&s);
 
   /* Rolling over: consecutive epochs come one after the other with their own orders. */
   CHECK(sampler_init(&s, N, 0, 1, B, 1234, 1, 1, &e) == 0, "init");
   int64_t per_epoch = sampler_batches_per_epoch(&s);
-  for (int64_t k = 0; k < per_epoch; k++) sampler_next(&s, slots);
+  for (int64_t k = 0; k < per_epoch; k++)
+    sampler_next(&s, slots);
   sampler_next(&s, slots);
   CHECK(s.st.epoch == 1 && slots[0].index == p1[0] && slots[0].global_pos == 0,
         "epoch 1 should start with its permutation: epoch %llu index %lld",
@@ -117,7 +121,8 @@ int main(void) {
    * also across epoch boundaries. */
   sampler a, b2;
   CHECK(sampler_init(&a, N, 1, 3, B, 77, 1, 1, &e) == 0, "init a");
-  for (int k = 0; k < 5; k++) sampler_next(&a, slots);
+  for (int k = 0; k < 5; k++)
+    sampler_next(&a, slots);
   sampler_state saved = sampler_get_state(&a);
   CHECK(sampler_init(&b2, N, 1, 3, B, 77, 1, 1, &e) == 0, "init b");
   CHECK(sampler_set_state(&b2, saved, &e) == 0, "restore: %s", e.msg);
@@ -134,19 +139,22 @@ int main(void) {
   sampler_free(&a);
   sampler_free(&b2);
   CHECK(sampler_init(&a, N, 0, 1, B, 77, 1, 1, &e) == 0, "init");
-  CHECK(sampler_set_state(&a, (sampler_state){0, N + 1}, &e) == 2, "a position beyond N is refused");
+  CHECK(sampler_set_state(&a, (sampler_state){0, N + 1}, &e) == 2,
+        "a position beyond N is refused");
   sampler_free(&a);
 
   /* Resharding: W=2 runs 3 global batches, saves; W=3 continues from the same position: the
    * union of the global order is still the epoch permutation, with no repeat and no gap. */
   {
     sampler s2[2], s3[3];
-    for (int r = 0; r < 2; r++) sampler_init(&s2[r], N, r, 2, B, 5, 1, 1, &e);
+    for (int r = 0; r < 2; r++)
+      sampler_init(&s2[r], N, r, 2, B, 5, 1, 1, &e);
     int64_t ord[N], pos = 0;
     for (int k = 0; k < 3; k++)
       for (int r = 0; r < 2; r++) {
         sampler_next(&s2[r], slots);
-        for (int j = 0; j < B; j++) ord[pos++] = slots[j].index;
+        for (int j = 0; j < B; j++)
+          ord[pos++] = slots[j].index;
       }
     sampler_state st = sampler_get_state(&s2[0]);
     CHECK(st.position == 24, "state position %llu, expected 24", (unsigned long long)st.position);
@@ -165,9 +173,12 @@ int main(void) {
     int64_t pp[N];
     sampler_permutation(5, 0, N, pp);
     CHECK(pos == 24 + (N - 24) / 12 * 12, "resharded epoch length %lld", (long long)pos);
-    for (int64_t i = 0; i < pos; i++) CHECK(ord[i] == pp[i], "resharded order at %lld", (long long)i);
-    for (int r = 0; r < 2; r++) sampler_free(&s2[r]);
-    for (int r = 0; r < 3; r++) sampler_free(&s3[r]);
+    for (int64_t i = 0; i < pos; i++)
+      CHECK(ord[i] == pp[i], "resharded order at %lld", (long long)i);
+    for (int r = 0; r < 2; r++)
+      sampler_free(&s2[r]);
+    for (int r = 0; r < 3; r++)
+      sampler_free(&s3[r]);
   }
 
   /* Too small for one global batch (training) is an error; evaluation pads instead. */
@@ -185,6 +196,7 @@ int main(void) {
     changed += f != augment_flip_draw(42, 4, i);
   }
   CHECK(flips > 4800 && flips < 5200, "flip rate %d / 10000", flips);
-  CHECK(changed > 4800 && changed < 5200, "flips should be redrawn each epoch: %d changed", changed);
+  CHECK(changed > 4800 && changed < 5200, "flips should be redrawn each epoch: %d changed",
+        changed);
   return test_finish("test_dataset_sampler");
 }

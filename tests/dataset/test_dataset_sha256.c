@@ -1,17 +1,18 @@
 /* SHA-256 against the FIPS 180-4 / NIST example vectors, fed whole and in odd pieces, and
  * sha256_file on a file with a known hash. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "dataset/sha256.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static void hash_pieces(const uint8_t *msg, size_t n, size_t piece, char hex[65]) {
   sha256_ctx c;
   uint8_t d[32];
   sha256_init(&c);
-  for (size_t i = 0; i < n; i += piece) sha256_update(&c, msg + i, n - i < piece ? n - i : piece);
+  for (size_t i = 0; i < n; i += piece)
+    sha256_update(&c, msg + i, n - i < piece ? n - i : piece);
   sha256_final(&c, d);
   sha256_hex(d, hex);
 }
@@ -32,8 +33,9 @@ int main(void) {
   const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
   check_vector(m448, strlen(m448),
                "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
-                     "klmnopqrlmnopqrsmnopqrstnopqrstu";
+  const char *m896 =
+      "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
+      "klmnopqrlmnopqrsmnopqrstnopqrstu";
   check_vector(m896, strlen(m896),
                "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
   size_t mill = 1000000;

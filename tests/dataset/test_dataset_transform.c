@@ -1,15 +1,16 @@
 /* Batch transforms: num_x_bits reduction equals NVAE's formula, binarisation is Bernoulli(x) and
  * keyed per global sample (a sample's bits do not depend on which batch slice it is in). */
-#include <math.h>
-#include <string.h>
-
 #include "dataset/transform.h"
 #include "tests/test_util.h"
+
+#include <math.h>
+#include <string.h>
 
 int main(void) {
   uint8_t u[256];
   float x[256];
-  for (int i = 0; i < 256; i++) u[i] = (uint8_t)i;
+  for (int i = 0; i < 256; i++)
+    u[i] = (uint8_t)i;
   transform_to_float(u, 256, x);
   CHECK(x[0] == 0.0f && x[255] == 1.0f && fabsf(x[128] - 128.0f / 255.0f) < 1e-7f, "to_float");
 
@@ -27,11 +28,13 @@ int main(void) {
 
   enum { S = 6, P = 301 };
   static float a[S * P], b[2 * P];
-  for (int i = 0; i < S * P; i++) a[i] = (float)(i % 97) / 96.0f;
+  for (int i = 0; i < S * P; i++)
+    a[i] = (float)(i % 97) / 96.0f;
   memcpy(b, a + 3 * P, sizeof b); /* samples 3 and 4 of the batch */
   transform_binarize(a, S, P, 99, 12, 100);
   transform_binarize(b, 2, P, 99, 12, 103);
-  CHECK(!memcmp(a + 3 * P, b, sizeof b), "binarisation must depend on the global sample index only");
+  CHECK(!memcmp(a + 3 * P, b, sizeof b),
+        "binarisation must depend on the global sample index only");
   int ones = 0;
   for (int i = 0; i < S * P; i++) {
     CHECK(a[i] == 0.0f || a[i] == 1.0f, "binary output");
@@ -41,7 +44,8 @@ int main(void) {
   /* the mean of x is 0.5: expect ~903 ones of 1806 */
   CHECK(ones > 800 && ones < 1006, "Bernoulli mean: %d ones of %d", ones, S * P);
   float c[P];
-  for (int i = 0; i < P; i++) c[i] = 0.5f;
+  for (int i = 0; i < P; i++)
+    c[i] = 0.5f;
   float d[P];
   memcpy(d, c, sizeof c);
   transform_binarize(c, 1, P, 99, 12, 7);

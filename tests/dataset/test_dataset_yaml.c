@@ -1,23 +1,22 @@
 /* dataset.yaml: a written description reads back identically; malformed or unsafe descriptions
  * are errors naming file:line and the key. */
-#include <stdio.h>
-#include <string.h>
-
 #include "dataset/dataset_yaml.h"
 #include "tests/dataset/dataset_testutil.h"
 #include "tests/test_util.h"
 
-static const char *GOOD =
-    "format: nvae-dataset\n"
-    "format_version: 1\n"
-    "name: \"demo\"\n"
-    "image: {height: 4, width: 5, channels: 3}\n"
-    "splits:\n"
-    "  train:\n"
-    "    count: 3\n"
-    "    shards:\n"
-    "    - {file: \"demo-train-00000-of-00001.h5\", count: 3, sha256: "
-    "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}\n";
+#include <stdio.h>
+#include <string.h>
+
+static const char *GOOD = "format: nvae-dataset\n"
+                          "format_version: 1\n"
+                          "name: \"demo\"\n"
+                          "image: {height: 4, width: 5, channels: 3}\n"
+                          "splits:\n"
+                          "  train:\n"
+                          "    count: 3\n"
+                          "    shards:\n"
+                          "    - {file: \"demo-train-00000-of-00001.h5\", count: 3, sha256: "
+                          "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}\n";
 
 /* Parses GOOD with `from` replaced by `to`; expects an error mentioning `needle`. */
 static void expect_error(const char *from, const char *to, const char *needle) {
@@ -52,7 +51,7 @@ int main(void) {
   dataset_info w;
   memset(&w, 0, sizeof w);
   w.format_version = 1;
-  snprintf(w.name, sizeof w.name, "123");  /* looks like a number: must stay a string */
+  snprintf(w.name, sizeof w.name, "123"); /* looks like a number: must stay a string */
   snprintf(w.created_by, sizeof w.created_by, "t");
   snprintf(w.source_kind, sizeof w.source_kind, "celeba");
   w.n_source_files = 2;
@@ -69,7 +68,8 @@ int main(void) {
   dataset_shard_entry sh[3] = {{"a-train-00000-of-00002.h5", 5, ""},
                                {"a-train-00001-of-00002.h5", 6, ""},
                                {"a-valid-00000-of-00001.h5", 2, ""}};
-  for (int i = 0; i < 3; i++) memset(sh[i].sha256, 'a' + i, 64), sh[i].sha256[64] = 0;
+  for (int i = 0; i < 3; i++)
+    memset(sh[i].sha256, 'a' + i, 64), sh[i].sha256[64] = 0;
   snprintf(w.splits[0].name, 16, "train");
   w.splits[0].count = 11;
   w.splits[0].skipped = 1;

@@ -1,0 +1,6 @@
+# The NVAE model (trainer/model.h): smoke test on the CPU backend and one-step parity with the
+# PyTorch reference (tests/reference/nvae_ref.py through tests/model/parity_step.py).
+nvae_add_test(NAME test_model_smoke SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/model/test_model_smoke.c
+              LIBS nvae_trainer nvae_kernels LABELS unit TIMEOUT 600)
+nvae_add_test(NAME test_model_parity SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/model/test_model_parity.c
+              LIBS nvae_trainer nvae_kernels PkgConfig::HDF5 LABELS integration TIMEOUT 900)

@@ -1,0 +1,360 @@
+/* The training loop (train.h): set-up (data, model, optimizer, run directory), the steps,
+ * validation, images and the final model.h5. */
+#define _POSIX_C_SOURCE 200809L
+#include "trainer/train.h"
+
+#include "dataset/loader.h"
+#include "kernels/backend.h"
+#include "trainer/batch_prep.h"
+#include "trainer/evaluate.h"
+#include "trainer/model_io.h"
+#include "trainer/model_registry.h"
+#include "trainer/run_dir.h"
+#include "trainer/schedule.h"
+#include "trainer/train_log.h"
+#include "trainer/train_optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const double MIB = 1.0 / (1024.0 * 1024.0);
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int train_make_ctx(const nvae_config *cfg, op_ctx *ctx, nvae_err *e) {
+  if (cfg->device == NVAE_DEVICE_CUDA)
+    return nvae_errf(e, NVAE_EXIT_USAGE,
+                     "device: cuda: the CUDA backend is not wired into the trainer yet; use "
+                     "device: cpu (or auto)");
+  *ctx = op_ctx_cpu();
+  ctx->deterministic = cfg->train.deterministic;
+  return 0;
+}
+
+/* The training loader; its errors (missing or invalid dataset, too small for one global batch)
+ * are usage errors naming the dataset. */
+static int open_train_loader(const nvae_config *cfg, const train_comm *c, loader **l,
+                             nvae_err *e) {
+  if (!cfg->data.path_set)
+    return nvae_errf(e, NVAE_EXIT_USAGE,
+                     "data.path is not set: give the dataset directory written by nvae-prep "
+                     "(data.path=DIR)");
+  loader_opts lo;
+  loader_opts_default(&lo);
+  lo.path = cfg->data.path;
+  lo.split = cfg->data.split_train;
+  lo.rank = c->rank;
+  lo.world_size = c->world;
+  lo.batch_size = cfg->train.batch_size;
+  lo.seed = (uint64_t)cfg->train.seed;
+  lo.shuffle = 1;
+  lo.drop_last = 1;
+  lo.pad_to = config_model_loader_pad(cfg);
+  /* flips need the channel count, which only the dataset knows: open once to read it */
+  lo.flip = 0;
+  nvae_err le = {0};
+  if (loader_open(l, &lo, &le))
+    return nvae_errf(e, NVAE_EXIT_USAGE, "data.path: %s", le.msg);
+  loader_info li = loader_get_info(*l);
+  if (config_model_flip(cfg, li.channels)) {
+    loader_close(*l);
+    lo.flip = 1;
+    if (loader_open(l, &lo, &le)) return nvae_errf(e, NVAE_EXIT_USAGE, "data.path: %s", le.msg);
+  }
+  return 0;
+}
+
+/* Dry run without the dataset: the image shape the model section implies (stated in the output):
+ * Bernoulli → 1×28×28 (MNIST-like), otherwise 3×S×S with S = data.pad_to or 64. */
+static data_shape assumed_shape(const nvae_config *cfg) {
+  data_shape d;
+  if (cfg->model.decoder == NVAE_DECODER_BERNOULLI) d = (data_shape){1, 28, 28};
+  else d = (data_shape){3, 64, 64};
+  if (cfg->data.pad_to_set) d.height = d.width = cfg->data.pad_to;
+  return d;
+}
+
+/* --dry-run: the plan and the start-up table. The model is built for ONE image (parameters,
+ * gradients and the activations of a single image), and the activations of a full batch are that
+ * times the batch: the CelebA-64 model is inspected on a CPU machine without allocating a batch's
+ * activations. */
+static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
+  loader *l = NULL;
+  data_shape d;
+  int64_t ipe = 0;
+  nvae_err le = {0};
+  if (open_train_loader(cfg, &o->comm, &l, &le) == 0) {
+    loader_info li = loader_get_info(l);
+    d = (data_shape){li.channels, li.src_height, li.src_width};
+    ipe = li.batches_per_epoch;
+    printf("dataset          %s split %s: %lld images %dx%dx%d, %lld steps per epoch\n",
+           cfg->data.path, cfg->data.split_train, (long long)li.n, li.channels, li.src_height,
+           li.src_width, (long long)ipe);
+    loader_close(l);
+  } else {
+    d = assumed_shape(cfg);
+    printf("dataset          not opened (%s)\n                 assuming %dx%dx%d images\n",
+           le.msg, d.channels, d.height, d.width);
+  }
+  model_geometry g;
+  model_arch arch;
+  if (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e))
+    return e->code;
+  op_ctx ctx;
+  if (train_make_ctx(cfg, &ctx, e)) return e->code;
+  model_options mo;
+  config_model_options(cfg, &g, 1, &mo);
+  model *m = NULL;
+  if (model_create(&arch, &mo, &ctx, &m, e)) {
+    op_ctx_free(&ctx);
+    return e->code;
+  }
+  const registry *r = model_registry(m);
+  model_print_summary(m, stdout);
+  const int B = cfg->train.batch_size;
+  const double per_image = (double)model_activation_bytes(m) * MIB;
+  const double params = (double)r->param_arena_numel * sizeof(float) * MIB;
+  const double optim = (double)train_optim_bytes(r->param_arena_numel) * MIB;
+  const double bufs = (double)(r->buffer_arena_numel * 4 + r->counter_arena_numel * 8 +
+                               r->sr_vector_numel * 4) *
+                      MIB;
+  printf("optimizer state  %10.1f MiB (%s: 2 x parameters)\n", optim,
+         cfg->optim.name == NVAE_OPTIM_ADAM ? "adam" : "adamax");
+  printf("per rank, batch %d: parameters %.1f + gradients %.1f + optimizer %.1f + buffers %.1f + "
+         "activations ~%.1f (%d x %.2f per image) = ~%.1f MiB\n",
+         B, params, params, optim, bufs, per_image * B, B, per_image,
+         2 * params + optim + bufs + per_image * B);
+  if (ipe > 0) {
+    sched s;
+    sched_init(&s, cfg, ipe);
+    printf("schedule         %lld steps (%lld epochs x %lld), warm-up %lld steps, global batch "
+           "%d\n",
+           (long long)s.total_steps, (long long)s.epochs, (long long)ipe,
+           (long long)s.warmup_steps, B * o->comm.world);
+  }
+  model_free(m);
+  op_ctx_free(&ctx);
+  return 0;
+}
+
+/* Adapter: the model's cross-rank hook is the trainer's. */
+static void model_hooks_from_comm(const train_comm *c, model_options *mo) {
+  if (c->world > 1 && c->allreduce_sum) {
+    mo->hooks.allreduce_sum = c->allreduce_sum;
+    mo->hooks.arg = c->arg;
+  }
+}
+
+typedef struct interval {
+  double sums[8]; /* loss, recon, kl, nelbo, bpd, sr, bnreg, grad_norm */
+  int steps;
+  double t0, step_seconds;
+} interval;
+
+static int validate(const nvae_config *cfg, const train_opts *o, model *m, op_ctx *ctx,
+                    const model_geometry *g, run_dir *rd, int64_t step, int64_t epoch,
+                    nvae_err *e) {
+  evaluate_opts eo = {cfg->data.path,
+                      cfg->data.split_valid,
+                      cfg->train.batch_size,
+                      cfg->eval.iw_samples,
+                      cfg->eval.max_images,
+                      (uint64_t)cfg->train.seed,
+                      (uint32_t)step,
+                      config_model_loader_pad(cfg),
+                      cfg->model.num_x_bits,
+                      cfg->data.binarize == NVAE_BINARIZE_DYNAMIC};
+  evaluate_result r;
+  if (evaluate_run(m, ctx, &eo, g, &o->comm, &r, e)) return e->code;
+  return train_log_validation(rd, step, epoch, &r, cfg->model.decoder == NVAE_DECODER_BERNOULLI,
+                              e);
+}
+
+int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
+  if (o->dry_run) return dry_run(cfg, o, e);
+  const train_comm *comm = &o->comm;
+  const int rank0 = comm->rank == 0;
+
+  /* ---- bad input, all before the first step ---- */
+  loader *tl = NULL;
+  if (open_train_loader(cfg, comm, &tl, e)) return e->code;
+  loader_info li = loader_get_info(tl);
+  char vsplit[64];
+  nvae_err ve = {0};
+  if (evaluate_pick_split(cfg->data.path, cfg->data.split_valid, vsplit, sizeof vsplit, &ve)) {
+    loader_close(tl);
+    return nvae_errf(e, NVAE_EXIT_USAGE, "data.split_valid: %s", ve.msg);
+  }
+  data_shape d = {li.channels, li.src_height, li.src_width};
+  model_geometry g;
+  model_arch arch;
+  op_ctx ctx;
+  if (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e) ||
+      train_make_ctx(cfg, &ctx, e)) {
+    loader_close(tl);
+    return NVAE_EXIT_USAGE;
+  }
+  const int B = cfg->train.batch_size;
+  model_options mo;
+  config_model_options(cfg, &g, B, &mo);
+  model_hooks_from_comm(comm, &mo);
+  model *m = NULL;
+  if (model_create(&arch, &mo, &ctx, &m, e)) {
+    loader_close(tl);
+    op_ctx_free(&ctx);
+    return e->code;
+  }
+  model_init_params(m, (uint64_t)cfg->train.seed);
+  const registry *reg = model_registry(m);
+  train_optim opt;
+  train_optim_init(&opt, cfg, &ctx, reg->param_arena_numel);
+  sched s;
+  sched_init(&s, cfg, li.batches_per_epoch);
+  const int binary = cfg->model.decoder == NVAE_DECODER_BERNOULLI;
+
+  run_dir rd;
+  int rc = run_dir_open(&rd, o->run_dir, cfg, comm->rank, e);
+  if (rank0 && !rc) {
+    printf("run directory    %s\n", o->run_dir);
+    printf("dataset          %s split %s: %lld images %dx%dx%d (padded to %d), validation on "
+           "'%s'\n",
+           cfg->data.path, cfg->data.split_train, (long long)li.n, li.channels, li.src_height,
+           li.src_width, g.size, vsplit);
+    model_print_summary(m, stdout);
+    printf("optimizer state  %10.1f MiB (%s)\n",
+           (double)train_optim_bytes(reg->param_arena_numel) * MIB,
+           cfg->optim.name == NVAE_OPTIM_ADAM ? "adam" : "adamax");
+    printf("schedule         %lld steps (%lld per epoch), warm-up %lld steps, global batch %d "
+           "on %d rank(s)\n",
+           (long long)s.total_steps, (long long)li.batches_per_epoch, (long long)s.warmup_steps,
+           B * comm->world, comm->world);
+    fflush(stdout);
+  }
+
+  const int64_t per = (int64_t)g.channels * g.size * g.size;
+  float *x = nvae_malloc(sizeof(float) * (size_t)(per * B));
+  uint32_t *keys = nvae_malloc(sizeof(uint32_t) * (size_t)B);
+  batch_prep bp = {cfg->model.num_x_bits, cfg->data.binarize == NVAE_BINARIZE_DYNAMIC,
+                   (uint64_t)cfg->train.seed};
+  const uint64_t seed = (uint64_t)cfg->train.seed;
+  const int64_t total = s.total_steps, ipe = li.batches_per_epoch;
+  const int64_t log_every = cfg->log.every_steps;
+  const int64_t group_every = log_every * 10; /* per-group KL at a slower interval */
+  int64_t eval_every_epochs = cfg->eval.every_epochs_set ? cfg->eval.every_epochs
+                                                          : (cfg->train.epochs <= 50 ? 1 : 20);
+  const int n_img = B < 16 ? B : 16;
+  interval iv = {{0}, 0, now_s(), 0};
+  double ema_step = 0, train_seconds = 0;
+  int64_t skipped = 0, streak = 0, step = 0, last_eval = -1;
+  model_losses L;
+
+  for (step = 0; step < total && !rc; step++) {
+    const loader_batch *b = loader_next(tl, e);
+    if (!b) {
+      rc = e->code ? e->code : nvae_errf(e, NVAE_EXIT_RUNTIME, "the loader ended early");
+      break;
+    }
+    const double t_step = now_s();
+    const int64_t epoch = step / ipe;
+    batch_prep_run(&bp, b, (uint32_t)step, 0, x, keys);
+    const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
+    const double lr = sched_lr(&s, step);
+    model_objective ob = {beta, cfg->train.kl_balance, lambda, 4};
+    model_batch mb = {x, b->n, keys, seed, (uint32_t)step};
+    model_train_step(m, &ctx, &mb, &ob, &L);
+    float *grads = model_grads(m);
+    /* gradients averaged across ranks here (bucketed all-reduce: the distributed issue) */
+    train_comm_grads(comm, grads, (long long)reg->param_arena_numel);
+
+    /* Non-finite check: the same decision on every rank (counts summed across ranks). */
+    double bad = (double)train_optim_nonfinite(&ctx, grads, reg->param_arena_numel) +
+                 (isfinite(L.loss) ? 0.0 : 1.0);
+    train_comm_sum(comm, &bad, 1);
+    if (bad > 0) {
+      skipped++;
+      streak++;
+      if (rank0)
+        printf("step %lld: non-finite loss or gradients (%.0f values): update skipped (%lld in a "
+               "row, limit %d)\n",
+               (long long)step + 1, bad, (long long)streak, cfg->train.nonfinite_max_skips);
+      if (streak >= cfg->train.nonfinite_max_skips) {
+        rc = nvae_errf(e, NVAE_EXIT_RUNTIME,
+                       "%lld consecutive steps with non-finite loss or gradients (limit "
+                       "train.nonfinite_max_skips = %d) at step %lld: lower optim.lr or set "
+                       "train.grad_clip",
+                       (long long)streak, cfg->train.nonfinite_max_skips, (long long)step + 1);
+        break;
+      }
+      continue;
+    }
+    streak = 0;
+    const double gnorm = train_optim_clip(&opt, &ctx, grads);
+    train_optim_step(&opt, &ctx, model_params(m), grads, lr);
+    const double dt = now_s() - t_step;
+    train_seconds += dt;
+    ema_step = ema_step == 0 ? dt : 0.9 * ema_step + 0.1 * dt;
+
+    /* ---- logging (averages over the interval and the ranks) ---- */
+    const double vals[8] = {L.loss, L.recon, L.kl, L.nelbo, L.bpd, L.sr, L.bnreg, gnorm};
+    for (int k = 0; k < 8; k++) iv.sums[k] += vals[k];
+    iv.steps++;
+    iv.step_seconds += dt;
+    const int64_t done = step + 1;
+    if (done % log_every == 0 || done == total) {
+      double red[8];
+      for (int k = 0; k < 8; k++) red[k] = iv.sums[k] / iv.steps;
+      train_comm_sum(comm, red, 7); /* the grad norm is already global */
+      for (int k = 0; k < 7; k++) red[k] /= comm->world;
+      train_log_stats ls = {done, total, epoch, red[0], red[1], red[2], red[3], red[4], red[5],
+                            red[6], lr, beta, lambda, red[7],
+                            (double)iv.steps * B * comm->world / iv.step_seconds,
+                            1e3 * iv.step_seconds / iv.steps, ema_step * (double)(total - done),
+                            skipped, binary};
+      rc = train_log_progress(&rd, &ls, e);
+      if (!rc && (done % group_every == 0 || done == log_every))
+        rc = train_log_groups(&rd, done, &L, e);
+      iv = (interval){{0}, 0, now_s(), 0};
+    }
+    if (!rc && cfg->log.image_every_steps > 0 && done % cfg->log.image_every_steps == 0)
+      rc = train_log_images(&rd, m, &ctx, &g, seed, done, x, keys, n_img, e);
+    const int epoch_end = done % ipe == 0;
+    const int want_eval = cfg->eval.every_steps_set
+                              ? done % cfg->eval.every_steps == 0
+                              : epoch_end && (done / ipe) % eval_every_epochs == 0;
+    if (!rc && want_eval && done != total) {
+      rc = validate(cfg, o, m, &ctx, &g, &rd, done, epoch, e);
+      last_eval = done;
+    }
+  }
+
+  /* ---- the end: validation, images, final/model.h5 ---- */
+  if (!rc && last_eval != step)
+    rc = validate(cfg, o, m, &ctx, &g, &rd, step, (step - 1) / ipe, e);
+  if (!rc && cfg->log.image_every_steps > 0 && step % cfg->log.image_every_steps != 0)
+    rc = train_log_images(&rd, m, &ctx, &g, seed, step, x, keys, n_img, e);
+  if (!rc && rank0) {
+    char path[NVAE_CFG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/final/model.h5", o->run_dir);
+    model_state st = model_io_state_of(m);
+    model_io_info info = {step, (step - 1) / ipe, comm->world, g, MODEL_IO_FORMAT_VERSION};
+    rc = model_io_save_state(path, &st, cfg, &info, e);
+    if (!rc)
+      printf("done: %lld steps, %.1f ms per step (training only), %lld skipped; model %s\n",
+             (long long)step, step > 0 ? 1e3 * train_seconds / (double)(step - skipped) : 0.0,
+             (long long)skipped, path);
+  }
+  free(x);
+  free(keys);
+  run_dir_close(&rd);
+  train_optim_free(&opt, &ctx);
+  loader_close(tl);
+  model_free(m);
+  op_ctx_free(&ctx);
+  return rc;
+}
