@@ -5,13 +5,7 @@
 #define NVAE_TRAINER_CONFIG_MODEL_H
 
 #include "kernels/base/error.h"
-/* trainer/config.h and kernels/tensor.h both define a type named nvae_device (to be renamed in
- * one of them); until then config.h is read with its type renamed, so both can be included. */
-#ifndef NVAE_TRAINER_CONFIG_H
-#define nvae_device nvae_config_device
 #include "trainer/config.h"
-#undef nvae_device
-#endif
 #include "trainer/model.h"
 #include "trainer/model_arch.h"
 

@@ -2,7 +2,6 @@
  * counters, SR vectors, effective weights, AR masks, BN saved statistics, activations), the
  * accessors of model.h and the start-up summary. */
 #include "trainer/model_internal.h"
-
 #include "trainer/model_registry.h"
 
 #include <stdlib.h>
@@ -92,6 +91,18 @@ static void alloc_layer_arenas(model *m, op_ctx *ctx) {
   m->scal = dev_alloc(m, ctx, m->scal_numel);
 }
 
+/* Both plans, and the gradient layout of the training plan: the seeds are the per-image terms
+ * the objective differentiates (Σ log p over the loss window, KL of each group). */
+static void build_plans(plan *t, plan *s, const model_arch *arch, const registry *r, int batch) {
+  plan_build_train(t, arch, r, batch);
+  plan_build_sample(s, arch, r, batch);
+  int seeds[MODEL_MAX_GROUPS + 1], n = 0;
+  seeds[n++] = t->logp_sum;
+  for (int g = 0; g < t->n_groups; g++)
+    seeds[n++] = t->kl_b[g];
+  plan_assign_gradients(t, seeds, n);
+}
+
 int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, model **out,
                  nvae_err *e) {
   *out = NULL;
@@ -101,10 +112,9 @@ int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, 
   if (opt->crop_h < 0 || opt->crop_w < 0 || opt->crop_y0 < 0 || opt->crop_x0 < 0 ||
       opt->crop_y0 + opt->crop_h > arch->image_size ||
       opt->crop_x0 + opt->crop_w > arch->image_size)
-    return nvae_errf(e, NVAE_EXIT_USAGE,
-                     "model: loss region (y0 %d, x0 %d, h %d, w %d) outside the %dx%d image",
-                     opt->crop_y0, opt->crop_x0, opt->crop_h, opt->crop_w, arch->image_size,
-                     arch->image_size);
+    return nvae_errf(
+        e, NVAE_EXIT_USAGE, "model: loss region (y0 %d, x0 %d, h %d, w %d) outside the %dx%d image",
+        opt->crop_y0, opt->crop_x0, opt->crop_h, opt->crop_w, arch->image_size, arch->image_size);
   model *m = nvae_calloc(1, sizeof *m);
   int rc = model_registry_build(arch, &m->reg, e);
   if (rc) {
@@ -127,23 +137,23 @@ int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, 
   m->grads = dev_alloc(m, ctx, r->param_arena_numel);
   m->buffers = dev_alloc(m, ctx, r->buffer_arena_numel);
   m->sr = dev_alloc(m, ctx, r->sr_vector_numel);
-  m->counters = nvae_calloc((size_t)(r->counter_arena_numel ? r->counter_arena_numel : 1),
-                            sizeof(int64_t));
+  m->counters =
+      nvae_calloc((size_t)(r->counter_arena_numel ? r->counter_arena_numel : 1), sizeof(int64_t));
   alloc_layer_arenas(m, ctx);
 
-  plan_build_train(&m->train, arch, r, opt->max_batch);
-  plan_build_sample(&m->sample, arch, r, opt->max_batch);
+  build_plans(&m->train, &m->sample, arch, r, opt->max_batch);
   m->act_floats = m->train.arena_floats > m->sample.arena_floats ? m->train.arena_floats
                                                                  : m->sample.arena_floats;
+  m->dact_floats = m->train.grad_floats; /* only the training plan runs backward */
   m->act = dev_alloc(m, ctx, m->act_floats);
-  m->dact = dev_alloc(m, ctx, m->act_floats);
+  m->dact = dev_alloc(m, ctx, m->dact_floats);
   *out = m;
   return 0;
 }
 
 void model_free(model *m) {
   if (!m) return;
-  float *dev[] = {m->params, m->grads, m->buffers, m->sr,     m->weff, m->dweff,
+  float *dev[] = {m->params, m->grads, m->buffers, m->sr,   m->weff, m->dweff,
                   m->wnorm,  m->masks, m->bn_save, m->scal, m->act,  m->dact};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
     if (dev[i]) m->ops->free(dev[i]);
@@ -168,12 +178,11 @@ float *model_sr_vectors(model *m) { return m->sr; }
 int model_sr_initialized(const model *m) { return m->sr_initialized; }
 void model_set_sr_initialized(model *m, int on) { m->sr_initialized = on ? 1 : 0; }
 size_t model_activation_bytes(const model *m) {
-  return 2 * (size_t)m->act_floats * sizeof(float); /* activations and their gradients */
+  return (size_t)(m->act_floats + m->dact_floats) * sizeof(float); /* with their gradients */
 }
 
 void model_get_eps(model *m, op_ctx *ctx, int group, float *host) {
-  NVAE_ASSERT(group >= 0 && group < m->train.n_groups, "group %d of %d", group,
-              m->train.n_groups);
+  NVAE_ASSERT(group >= 0 && group < m->train.n_groups, "group %d of %d", group, m->train.n_groups);
   NVAE_ASSERT(m->last_batch > 0, "model_get_eps before any forward pass");
   model_slot_to_host(m, ctx, &m->train, m->train.eps[group], m->last_batch, host);
 }
@@ -183,7 +192,27 @@ void model_print_summary(const model *m, FILE *f) {
   const double mib = 1.0 / (1024.0 * 1024.0);
   double act = (double)model_activation_bytes(m) * mib;
   double per_layer = (double)(2 * m->weff_numel) * sizeof(float) * mib;
-  fprintf(f, "activations      %10.1f MiB for batch %d (%.2f MiB per image; %d + %d plan nodes)\n",
-          act, m->opt.max_batch, act / m->opt.max_batch, m->train.n_nodes, m->sample.n_nodes);
+  fprintf(f,
+          "activations      %10.1f MiB for batch %d (%.2f MiB per image; gradients %.1f MiB "
+          "of it; %d + %d plan nodes)\n",
+          act, m->opt.max_batch, act / m->opt.max_batch,
+          (double)m->dact_floats * sizeof(float) * mib, m->train.n_nodes, m->sample.n_nodes);
   fprintf(f, "effective weights%10.1f MiB (WN/AR weights and their gradients)\n", per_layer);
+}
+
+size_t model_estimate_activation_bytes(const model_arch *arch, int max_batch) {
+  registry r;
+  nvae_err e = {0};
+  if (max_batch < 1 || model_registry_build(arch, &r, &e)) {
+    registry_free(&r);
+    return 0;
+  }
+  plan t, s;
+  build_plans(&t, &s, arch, &r, max_batch);
+  int64_t floats = t.arena_floats > s.arena_floats ? t.arena_floats : s.arena_floats;
+  floats += t.grad_floats;
+  plan_free(&t);
+  plan_free(&s);
+  registry_free(&r);
+  return (size_t)floats * sizeof(float);
 }

@@ -9,7 +9,13 @@
  *
  * Randomness: every draw is Philox keyed by (seed, purpose, step, sample key): the latent ε of
  * sample i of a batch uses key sample_key[i] (its GLOBAL position, DESIGN.md §2), so a global batch
- * gives the same numbers however it is split across ranks.
+ * gives the same numbers however it is split across ranks. One stream per image covers all
+ * groups: the ε of group g (decoder order) are elements [Σ_{h<g} n_h, Σ_{h≤g} n_h) of
+ * philox_fill_normal(purpose PHILOX_LATENT_EPS, step, key) with n_h = L·h_h·w_h.
+ *
+ * Memory: the arenas returned by model_params/grads/buffers/sr_vectors live on the backend's
+ * device (host memory for the CPU backend); counters are host memory. Batches (model_batch.x) and
+ * image outputs (x_out) are HOST memory: the model copies them.
  */
 #ifndef NVAE_TRAINER_MODEL_H
 #define NVAE_TRAINER_MODEL_H
@@ -91,10 +97,16 @@ int64_t *model_counters(model *m);  /* [registry.counter_arena_numel]: num_batch
 float *model_sr_vectors(model *m);  /* [registry.sr_vector_numel]: u then v of each conv layer */
 int model_sr_initialized(const model *m); /* 0 until the first power iteration (40 steps) */
 void model_set_sr_initialized(model *m, int on); /* after loading u, v from a checkpoint */
-size_t model_activation_bytes(const model *m);   /* the activation arena for max_batch */
+size_t model_activation_bytes(const model *m);   /* the activation arena for max_batch (with the
+                                                    same-sized arena of activation gradients) */
+/* What model_activation_bytes would be for an architecture and batch, without allocating
+ * anything (nvae-train --dry-run). 0 for an invalid architecture. */
+size_t model_estimate_activation_bytes(const model_arch *arch, int max_batch);
 
 /* Parameter initialisation of NVAE.md §1.9 from Philox (PHILOX_PARAM_INIT), BN γ=1 β=0, running
- * mean 0 var 1, prior_ftr0 U(0,1), WN log-scales log(‖V‖+0.01) (+log 0.1 for the AR μ conv). */
+ * mean 0 var 1, prior_ftr0 U(0,1), WN log-scales log(‖V‖+0.01) (+log 0.1 for the AR μ conv).
+ * Also initialises the SR vectors (model_init_sr_vectors). Its copies to the device run on the
+ * op_ctx given to model_create. */
 void model_init_params(model *m, uint64_t seed);
 
 /* Training step: BN in training mode (running statistics updated), gradients of `loss` written

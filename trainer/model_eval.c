@@ -23,7 +23,8 @@ static void add_group_sums(model *m, op_ctx *ctx, const int *slots, int B, float
                            double *acc) {
   for (int g = 0; g < m->train.n_groups; g++) {
     model_slot_to_host(m, ctx, &m->train, slots[g], B, tmp);
-    for (int b = 0; b < B; b++) acc[b] += tmp[b];
+    for (int b = 0; b < B; b++)
+      acc[b] += tmp[b];
   }
 }
 
@@ -35,18 +36,22 @@ void model_eval_batch(model *m, op_ctx *ctx, const model_batch *b, int iw_sample
   double *recon = nvae_malloc((size_t)B * sizeof(double));
   double *kl = nvae_malloc((size_t)B * N * sizeof(double));
   double *lw = nvae_malloc((size_t)B * K * sizeof(double)); /* log w [b, k] */
-  double *lq = nvae_malloc((size_t)B * sizeof(double)), *lp = nvae_malloc((size_t)B * sizeof(double));
+  double *lq = nvae_malloc((size_t)B * sizeof(double)),
+         *lp = nvae_malloc((size_t)B * sizeof(double));
   float *tmp = nvae_malloc((size_t)B * sizeof(float));
-  for (int bi = 0; bi < B; bi++) nelbo[bi] = 0;
+  for (int bi = 0; bi < B; bi++)
+    nelbo[bi] = 0;
   for (int k = 0; k < K; k++) {
     eval_forward(m, ctx, b, b->step + (uint32_t)k, 1);
     model_read_terms(m, ctx, &m->train, B, recon, kl);
-    for (int bi = 0; bi < B; bi++) lq[bi] = lp[bi] = 0;
+    for (int bi = 0; bi < B; bi++)
+      lq[bi] = lp[bi] = 0;
     add_group_sums(m, ctx, m->train.logq_b, B, tmp, lq);
     add_group_sums(m, ctx, m->train.logp_b, B, tmp, lp);
     for (int bi = 0; bi < B; bi++) {
       double s = 0;
-      for (int g = 0; g < N; g++) s += kl[(int64_t)bi * N + g];
+      for (int g = 0; g < N; g++)
+        s += kl[(int64_t)bi * N + g];
       nelbo[bi] += (recon[bi] + s) / K;
       lw[(int64_t)bi * K + k] = -recon[bi] - lq[bi] + lp[bi];
     }
@@ -54,9 +59,11 @@ void model_eval_batch(model *m, op_ctx *ctx, const model_batch *b, int iw_sample
   for (int bi = 0; bi < B; bi++) { /* logsumexp over k, minus log K */
     const double *w = lw + (int64_t)bi * K;
     double mx = w[0];
-    for (int k = 1; k < K; k++) mx = w[k] > mx ? w[k] : mx;
+    for (int k = 1; k < K; k++)
+      mx = w[k] > mx ? w[k] : mx;
     double s = 0;
-    for (int k = 0; k < K; k++) s += exp(w[k] - mx);
+    for (int k = 0; k < K; k++)
+      s += exp(w[k] - mx);
     log_px[bi] = mx + log(s) - log((double)K);
   }
   free(recon);

@@ -10,12 +10,10 @@
 
 static tensor on_device(const model *m, tensor t) { return tensor_on(t, m->device); }
 
-static tensor slot_view(model *m, float *base, const plan *p, int slot, int batch) {
-  NVAE_ASSERT(slot >= 0 && slot < p->n_slots, "slot %d of %d", slot, p->n_slots);
+static tensor slot_view(model *m, float *d, const plan *p, int slot, int batch) {
   NVAE_ASSERT(batch >= 1 && batch <= p->max_batch, "batch %d, plan built for %d", batch,
               p->max_batch);
   const act_slot *s = &p->slots[slot];
-  float *d = base + s->off;
   tensor t;
   switch (s->kind) {
   case SLOT_2D: t = tensor_2d(d, batch, s->c); break;
@@ -26,10 +24,12 @@ static tensor slot_view(model *m, float *base, const plan *p, int slot, int batc
 }
 
 tensor model_slot(model *m, const plan *p, int slot, int batch) {
-  return slot_view(m, m->act, p, slot, batch);
+  NVAE_ASSERT(slot >= 0 && slot < p->n_slots, "slot %d of %d", slot, p->n_slots);
+  return slot_view(m, m->act + p->slots[slot].off, p, slot, batch);
 }
 tensor model_dslot(model *m, const plan *p, int slot, int batch) {
-  return slot_view(m, m->dact, p, slot, batch);
+  NVAE_ASSERT(slot >= 0 && slot < p->n_slots && p->goff, "gradient of slot %d", slot);
+  return slot_view(m, m->dact + p->goff[slot], p, slot, batch);
 }
 tensor model_param(model *m, int i) { return on_device(m, registry_view(&m->reg, i, m->params)); }
 tensor model_grad(model *m, int i) { return on_device(m, registry_view(&m->reg, i, m->grads)); }
@@ -161,14 +161,14 @@ static void node_forward(model *m, op_ctx *ctx, const plan *p, const node *n, in
     batchnorm_params bp = batchnorm_params_default();
     int fused = n->op == NODE_BN_SWISH;
     if (m->bn_train) {
-      (fused ? o->bn_swish_forward_train : o->batchnorm_forward_train)(
-          ctx, &bp, model_bn_sync(m), &x, &v.gamma, &v.beta, &v.mean, &v.var, &y, &v.save_mean,
-          &v.save_invstd);
+      (fused ? o->bn_swish_forward_train
+             : o->batchnorm_forward_train)(ctx, &bp, model_bn_sync(m), &x, &v.gamma, &v.beta,
+                                           &v.mean, &v.var, &y, &v.save_mean, &v.save_invstd);
       const reg_bn *l = &m->reg.bns[n->layer];
       m->counters[m->reg.tensors[l->num_batches].offset]++;
     } else {
       (fused ? o->bn_swish_forward_eval : o->batchnorm_forward_eval)(ctx, &bp, &x, &v.gamma,
-                                                                    &v.beta, &v.mean, &v.var, &y);
+                                                                     &v.beta, &v.mean, &v.var, &y);
     }
     break;
   }
@@ -275,8 +275,8 @@ static void node_backward(model *m, op_ctx *ctx, const plan *p, const node *n, i
   }
   case NODE_BN: {
     bn_views v = bn_get(m, n->layer);
-    o->batchnorm_backward_train(ctx, model_bn_sync(m), &x, &v.gamma, &v.save_mean,
-                                &v.save_invstd, &dy, &dx, &v.dgamma, &v.dbeta);
+    o->batchnorm_backward_train(ctx, model_bn_sync(m), &x, &v.gamma, &v.save_mean, &v.save_invstd,
+                                &dy, &dx, &v.dgamma, &v.dbeta);
     break;
   }
   case NODE_BN_SWISH: {
@@ -364,9 +364,15 @@ static void node_backward(model *m, op_ctx *ctx, const plan *p, const node *n, i
 }
 
 void model_plan_backward(model *m, op_ctx *ctx, const plan *p, int batch) {
+  m->ops->zero(ctx, m->dact, (size_t)p->grad_dump * sizeof(float)); /* written, never read */
   for (int i = p->n_nodes - 1; i >= 0; i--) {
     const node *n = &p->nodes[i];
     if (n->flags & NODE_F_IW) continue; /* never part of the differentiated loss */
+    /* gradients that start here share memory with dead ones: zero them before accumulating */
+    for (int k = p->zero_start[i]; k < p->zero_start[i + 1]; k++) {
+      tensor g = model_dslot(m, p, p->zero_at[k], batch);
+      m->ops->zero(ctx, g.data, tensor_bytes(&g));
+    }
     node_backward(m, ctx, p, n, batch);
   }
 }

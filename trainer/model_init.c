@@ -18,7 +18,8 @@
 static void uniform(uint64_t seed, int index, float *out, int64_t n, float lo, float hi) {
   philox_stream st = {seed, PHILOX_PARAM_INIT, 0};
   philox_fill_uniform_cpu(&st, (uint32_t)index, 1, n, out);
-  for (int64_t i = 0; i < n; i++) out[i] = lo + (hi - lo) * out[i];
+  for (int64_t i = 0; i < n; i++)
+    out[i] = lo + (hi - lo) * out[i];
 }
 
 static void init_conv(const registry *r, const reg_conv *c, uint64_t seed, const float *mask,
@@ -46,8 +47,8 @@ void model_init_params(model *m, uint64_t seed) {
   const registry *r = &m->reg;
   op_ctx *ctx = m->ctx;
   float *p = nvae_calloc((size_t)r->param_arena_numel, sizeof(float));
-  float *buf = nvae_calloc((size_t)(r->buffer_arena_numel ? r->buffer_arena_numel : 1),
-                           sizeof(float));
+  float *buf =
+      nvae_calloc((size_t)(r->buffer_arena_numel ? r->buffer_arena_numel : 1), sizeof(float));
   for (int i = 0; i < r->n_tensors; i++) {
     const reg_tensor *t = &r->tensors[i];
     if (t->kind == REG_ALIAS) continue;
@@ -62,10 +63,12 @@ void model_init_params(model *m, uint64_t seed) {
       break;
     }
     case REG_ROLE_BN_WEIGHT:
-      for (int64_t k = 0; k < t->numel; k++) p[t->offset + k] = 1.0f;
+      for (int64_t k = 0; k < t->numel; k++)
+        p[t->offset + k] = 1.0f;
       break;
     case REG_ROLE_BN_RUNNING_VAR:
-      for (int64_t k = 0; k < t->numel; k++) buf[t->offset + k] = 1.0f;
+      for (int64_t k = 0; k < t->numel; k++)
+        buf[t->offset + k] = 1.0f;
       break;
     default: break; /* convs below; BN β, running mean: 0 */
     }
@@ -100,10 +103,12 @@ void model_init_sr_vectors(model *m, op_ctx *ctx, uint64_t seed) {
     for (int j = 0; j < 2; j++) {
       philox_fill_normal_cpu(&st, (uint32_t)(2 * c + j), 1, len[j], h + off);
       double s = 0;
-      for (int i = 0; i < len[j]; i++) s += (double)h[off + i] * h[off + i];
+      for (int i = 0; i < len[j]; i++)
+        s += (double)h[off + i] * h[off + i];
       float norm = (float)sqrt(s);
       if (norm < SPECTRAL_NORM_FLOOR) norm = SPECTRAL_NORM_FLOOR;
-      for (int i = 0; i < len[j]; i++) h[off + i] /= norm;
+      for (int i = 0; i < len[j]; i++)
+        h[off + i] /= norm;
       off += len[j];
     }
   }

@@ -35,35 +35,35 @@ typedef struct act_slot {
 } act_slot;
 
 typedef enum node_op {
-  NODE_INPUT,        /* out0 = 2·x − 1 (x = in0; ones in in1) — no gradient */
-  NODE_CONV,         /* out0 = conv(in0) with layer's effective weight (+ bias) */
-  NODE_BN,           /* out0 = BN(in0) (layer = BN index) */
-  NODE_BN_SWISH,     /* out0 = swish(BN(in0)) */
-  NODE_SWISH,        /* out0 = swish(in0) */
-  NODE_ELU,          /* out0 = elu(in0) */
-  NODE_SE,           /* out0 = SE(in0); aux = w1 b1 w2 b2 tensor indices; save = saved slot */
-  NODE_ADD,          /* out0 = in0 + s·in1 */
-  NODE_UP_NEAREST,   /* out0 = nearest ×2 (in0) */
-  NODE_UP_BILINEAR,  /* out0 = bilinear ×2 align_corners (in0) */
-  NODE_FACT_REDUCE,  /* out0 = FactorizedReduce(in0) (in0 already swished); aux = 4 conv indices */
-  NODE_CONCAT,       /* out0 = concat(in0, in1) along channels */
-  NODE_SPLIT,        /* (out0, out1) = split(in0) along channels */
-  NODE_BROADCAST,    /* out0[b] = prior_ftr0 for every b (tensor index in aux[0]) */
-  NODE_NORMAL_PARAMS,/* (out0 μ, out1 σ) = normal_params(in0 μ_raw, in1 ℓ_raw; t) */
-  NODE_NORMAL_SAMPLE,/* out0 = in0 μ + in1 σ · in2 ε */
-  NODE_LOG_DENSITY,  /* out0 = log N(in0 z; in1 μ, in2 σ) */
-  NODE_KL,           /* out0 = KL(N(in0, in1) ‖ N(in2, in3)) */
-  NODE_SUM_SAMPLE,   /* out0 [B] = Σ over a sample of in0 */
-  NODE_SUM_REGION,   /* out0 [B] = Σ over the crop window (all channels) of in0 */
-  NODE_DMOL,         /* out0 [B,1,H,W] = DMOL log-likelihood(logits in0, x in1) */
-  NODE_BERNOULLI,    /* out0 [B,1,H,W] = Bernoulli log-likelihood(logits in0, x in1) */
+  NODE_INPUT,         /* out0 = 2·x − 1 (x = in0; ones in in1) — no gradient */
+  NODE_CONV,          /* out0 = conv(in0) with layer's effective weight (+ bias) */
+  NODE_BN,            /* out0 = BN(in0) (layer = BN index) */
+  NODE_BN_SWISH,      /* out0 = swish(BN(in0)) */
+  NODE_SWISH,         /* out0 = swish(in0) */
+  NODE_ELU,           /* out0 = elu(in0) */
+  NODE_SE,            /* out0 = SE(in0); aux = w1 b1 w2 b2 tensor indices; save = saved slot */
+  NODE_ADD,           /* out0 = in0 + s·in1 */
+  NODE_UP_NEAREST,    /* out0 = nearest ×2 (in0) */
+  NODE_UP_BILINEAR,   /* out0 = bilinear ×2 align_corners (in0) */
+  NODE_FACT_REDUCE,   /* out0 = FactorizedReduce(in0) (in0 already swished); aux = 4 conv indices */
+  NODE_CONCAT,        /* out0 = concat(in0, in1) along channels */
+  NODE_SPLIT,         /* (out0, out1) = split(in0) along channels */
+  NODE_BROADCAST,     /* out0[b] = prior_ftr0 for every b (tensor index in aux[0]) */
+  NODE_NORMAL_PARAMS, /* (out0 μ, out1 σ) = normal_params(in0 μ_raw, in1 ℓ_raw; t) */
+  NODE_NORMAL_SAMPLE, /* out0 = in0 μ + in1 σ · in2 ε */
+  NODE_LOG_DENSITY,   /* out0 = log N(in0 z; in1 μ, in2 σ) */
+  NODE_KL,            /* out0 = KL(N(in0, in1) ‖ N(in2, in3)) */
+  NODE_SUM_SAMPLE,    /* out0 [B] = Σ over a sample of in0 */
+  NODE_SUM_REGION,    /* out0 [B] = Σ over the crop window (all channels) of in0 */
+  NODE_DMOL,          /* out0 [B,1,H,W] = DMOL log-likelihood(logits in0, x in1) */
+  NODE_BERNOULLI,     /* out0 [B,1,H,W] = Bernoulli log-likelihood(logits in0, x in1) */
   NODE_COUNT
 } node_op;
 
 enum {
-  NODE_F_IW = 1u << 0,    /* only needed for log-weights (log q, log p totals): eval only */
-  NODE_F_TEMP = 1u << 1,  /* NORMAL_PARAMS: uses the run's temperature instead of 1 */
-  NODE_F_CONST = 1u << 2  /* inputs are constants: no backward */
+  NODE_F_IW = 1u << 0,   /* only needed for log-weights (log q, log p totals): eval only */
+  NODE_F_TEMP = 1u << 1, /* NORMAL_PARAMS: uses the run's temperature instead of 1 */
+  NODE_F_CONST = 1u << 2 /* inputs are constants: no backward */
 };
 
 typedef struct node {
@@ -85,18 +85,31 @@ typedef struct plan {
   int64_t arena_floats; /* activation floats for max_batch samples */
   int max_batch;
 
+  /* Gradients of the activations (plan_assign_gradients). A slot's gradient lives only from the
+   * backward of its last consumer (which zeroes it, then accumulates) to the backward of its
+   * producer, so slots whose lifetimes do not overlap share memory: goff[slot] is its offset in
+   * the gradient arena of grad_floats floats. Slots without a producer (input, ε, constants)
+   * share a scratch region nobody reads. zero_at[zero_start[i] .. zero_start[i+1]) lists the slots
+   * whose gradient is first written by node i's backward. */
+  int64_t *goff;
+  int64_t grad_floats;
+  int64_t grad_dump; /* floats of the scratch region at offset 0 */
+  int *zero_start, *zero_at;
+  int *seeds; /* slots seeded before the walk (per-image loss terms) */
+  int n_seeds;
+
   /* Named slots (-1 where the plan has none). */
-  int x_in, ones, xt;        /* input [B,C,H,W], constant ones, 2x − 1 */
+  int x_in, ones, xt;             /* input [B,C,H,W], constant ones, 2x − 1 */
   int logits, logp_map, logp_sum; /* head output, per-pixel log-likelihood, Σ over the window */
-  int eps_all;               /* [B, Σ_g latents]: one Philox call per sample, scattered to groups */
-  int zeros_top;             /* raw μ = ℓ = 0 of the top prior (constant) */
+  int eps_all;   /* [B, Σ_g latents]: one Philox call per sample, scattered to groups */
+  int zeros_top; /* raw μ = ℓ = 0 of the top prior (constant) */
   int n_groups;
   int64_t eps_off[MODEL_MAX_GROUPS]; /* offset of group g inside a sample's eps_all row */
   int eps[MODEL_MAX_GROUPS];         /* [B, L, h, w] per group */
   int kl_map[MODEL_MAX_GROUPS];      /* element-wise KL */
   int kl_b[MODEL_MAX_GROUPS];        /* [B] KL per image */
   int logq_b[MODEL_MAX_GROUPS], logp_b[MODEL_MAX_GROUPS]; /* [B] (NODE_F_IW) */
-  int z_out[MODEL_MAX_GROUPS];       /* z after the flows (what the combiner reads) */
+  int z_out[MODEL_MAX_GROUPS]; /* z after the flows (what the combiner reads) */
 } plan;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -113,19 +126,19 @@ struct model {
   /* Arenas on the backend's device (counters on the host). */
   float *params, *grads, *buffers, *sr;
   int64_t *counters;
-  float *weff, *dweff;   /* effective weights of the WN / AR convs and their gradients */
-  int64_t *weff_off;     /* per conv: offset into weff (-1: plain conv, weight is the param) */
+  float *weff, *dweff; /* effective weights of the WN / AR convs and their gradients */
+  int64_t *weff_off;   /* per conv: offset into weff (-1: plain conv, weight is the param) */
   int64_t weff_numel;
-  float *wnorm;          /* per WN/AR conv: ‖V‖ per output channel (norm_saved) */
+  float *wnorm; /* per WN/AR conv: ‖V‖ per output channel (norm_saved) */
   int64_t *wnorm_off;
-  float *masks;          /* AR masks (same layout as weff; -1 offset for non-AR convs) */
+  float *masks; /* AR masks (same layout as weff; -1 offset for non-AR convs) */
   int64_t *mask_off;
-  float *bn_save;        /* per BN layer: save_mean [C], save_invstd [C] */
+  float *bn_save; /* per BN layer: save_mean [C], save_invstd [C] */
   int64_t *bn_save_off;
-  float *scal;           /* small device scratch: σ̂ per conv, max|γ| per BN, λ */
+  float *scal; /* small device scratch: σ̂ per conv, max|γ| per BN, λ */
   int64_t scal_numel;
-  float *act, *dact;     /* activation arena and its gradient arena */
-  int64_t act_floats;
+  float *act, *dact; /* activation arena and the activation-gradient arena (plan.goff) */
+  int64_t act_floats, dact_floats;
 
   plan train, sample;
   int sr_initialized;
@@ -133,12 +146,15 @@ struct model {
   int bn_train;      /* BN mode of the current pass */
   int last_batch;    /* B of the last train-plan forward (for model_get_eps) */
   double kl_alpha[MODEL_MAX_GROUPS];
-  bn_sync sync;      /* from the hooks when opt.sync_bn */
+  bn_sync sync; /* from the hooks when opt.sync_bn */
 };
 
 /* model_plan.c */
 void plan_build_train(plan *p, const model_arch *a, const registry *r, int max_batch);
 void plan_build_sample(plan *p, const model_arch *a, const registry *r, int max_batch);
+/* The gradient layout (see plan.goff); seeds = slots whose gradient the objective sets. Called
+ * once the train plan is built. */
+void plan_assign_gradients(plan *p, const int *seeds, int n_seeds);
 void plan_free(plan *p);
 
 /* model_exec.c: views and the walks */

@@ -50,8 +50,10 @@ void model_regularisers_forward(model *m, op_ctx *ctx, int iterations, double *s
   float *h = nvae_malloc((size_t)m->scal_numel * sizeof(float));
   m->ops->to_host(ctx, h, m->scal, (size_t)m->scal_numel * sizeof(float));
   double s = 0, b = 0;
-  for (int i = 0; i < r->n_convs; i++) s += h[i];
-  for (int j = 0; j < r->n_bns; j++) b += h[scal_bn(m) + j];
+  for (int i = 0; i < r->n_convs; i++)
+    s += h[i];
+  for (int j = 0; j < r->n_bns; j++)
+    b += h[scal_bn(m) + j];
   free(h);
   *sr = s;
   *bnreg = b;
@@ -86,14 +88,16 @@ void model_kl_alpha(const model_arch *a, double *alpha) {
       if (alpha[k] < mn) mn = alpha[k];
     }
   }
-  for (int g = 0; g < k; g++) alpha[g] /= mn;
+  for (int g = 0; g < k; g++)
+    alpha[g] /= mn;
 }
 
 void model_kl_gamma(model *m, const double *kl, int batch, double *gamma) {
   int N = m->reg.n_groups;
   double *sum = nvae_calloc((size_t)N + 1, sizeof(double)); /* Σ_b |KL_bg|, then the count */
   for (int b = 0; b < batch; b++)
-    for (int g = 0; g < N; g++) sum[g] += fabs(kl[(int64_t)b * N + g]);
+    for (int g = 0; g < N; g++)
+      sum[g] += fabs(kl[(int64_t)b * N + g]);
   sum[N] = batch;
   /* the global scope: every rank's γ from the whole global batch */
   if (m->opt.kl_balance_global && m->opt.hooks.allreduce_sum)
@@ -103,6 +107,7 @@ void model_kl_gamma(model *m, const double *kl, int batch, double *gamma) {
     gamma[g] = (sum[g] / sum[N] + 0.01) / m->kl_alpha[g];
     mean_r += gamma[g] / N;
   }
-  for (int g = 0; g < N; g++) gamma[g] /= mean_r;
+  for (int g = 0; g < N; g++)
+    gamma[g] /= mean_r;
   free(sum);
 }

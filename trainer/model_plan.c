@@ -28,8 +28,8 @@ static int slot_new(plan *p, slot_kind kind, int c, int h, int w) {
 }
 
 static int slot_like(plan *p, int x) {
-  const act_slot *s = &p->slots[x];
-  return slot_new(p, s->kind, s->c, s->h, s->w);
+  const act_slot s = p->slots[x]; /* a copy: slot_new may move the table */
+  return slot_new(p, s.kind, s.c, s.h, s.w);
 }
 
 static node *node_new(plan *p, node_op op) {
@@ -40,7 +40,8 @@ static node *node_new(plan *p, node_op op) {
   node *n = &p->nodes[p->n_nodes++];
   memset(n, 0, sizeof *n);
   n->op = op;
-  for (int i = 0; i < 4; i++) n->in[i] = n->aux[i] = -1;
+  for (int i = 0; i < 4; i++)
+    n->in[i] = n->aux[i] = -1;
   n->out[0] = n->out[1] = -1;
   n->layer = n->save = -1;
   n->s = 1.0f;
@@ -83,10 +84,10 @@ static int unary(builder *b, node_op op, int x) {
 
 static int conv(builder *b, int layer, int x) {
   const reg_conv *c = &b->r->convs[layer];
-  const act_slot *s = &b->p->slots[x];
-  NVAE_ASSERT(s->c == c->cin, "model plan: %s reads %d channels, gets %d", c->name, c->cin, s->c);
-  int pad = c->k / 2, ho = (s->h + 2 * pad - c->k) / c->stride + 1;
-  int wo = (s->w + 2 * pad - c->k) / c->stride + 1;
+  const act_slot s = b->p->slots[x]; /* a copy: slot_new may move the table */
+  NVAE_ASSERT(s.c == c->cin, "model plan: %s reads %d channels, gets %d", c->name, c->cin, s.c);
+  int pad = c->k / 2, ho = (s.h + 2 * pad - c->k) / c->stride + 1;
+  int wo = (s.w + 2 * pad - c->k) / c->stride + 1;
   int y = slot_new(b->p, SLOT_4D, c->cout, ho, wo);
   node *n = node_new(b->p, NODE_CONV);
   n->in[0] = x;
@@ -116,8 +117,8 @@ static int add(builder *b, int x, float s, int x2) {
 }
 
 static int upsample(builder *b, node_op op, int x) {
-  const act_slot *s = &b->p->slots[x];
-  int y = slot_new(b->p, SLOT_4D, s->c, 2 * s->h, 2 * s->w);
+  const act_slot s = b->p->slots[x]; /* a copy: slot_new may move the table */
+  int y = slot_new(b->p, SLOT_4D, s.c, 2 * s.h, 2 * s.w);
   node *n = node_new(b->p, op);
   n->in[0] = x;
   n->out[0] = y;
@@ -125,9 +126,9 @@ static int upsample(builder *b, node_op op, int x) {
 }
 
 static void split(builder *b, int x, int *lo, int *hi) {
-  const act_slot *s = &b->p->slots[x];
-  *lo = slot_new(b->p, SLOT_4D, s->c / 2, s->h, s->w);
-  *hi = slot_new(b->p, SLOT_4D, s->c - s->c / 2, s->h, s->w);
+  const act_slot s = b->p->slots[x]; /* a copy: slot_new may move the table */
+  *lo = slot_new(b->p, SLOT_4D, s.c / 2, s.h, s.w);
+  *hi = slot_new(b->p, SLOT_4D, s.c - s.c / 2, s.h, s.w);
   node *n = node_new(b->p, NODE_SPLIT);
   n->in[0] = x;
   n->out[0] = *lo;
@@ -135,8 +136,8 @@ static void split(builder *b, int x, int *lo, int *hi) {
 }
 
 static int concat(builder *b, int x1, int x2) {
-  const act_slot *s1 = &b->p->slots[x1], *s2 = &b->p->slots[x2];
-  int y = slot_new(b->p, SLOT_4D, s1->c + s2->c, s1->h, s1->w);
+  const act_slot s1 = b->p->slots[x1], s2 = b->p->slots[x2];
+  int y = slot_new(b->p, SLOT_4D, s1.c + s2.c, s1.h, s1.w);
   node *n = node_new(b->p, NODE_CONCAT);
   n->in[0] = x1;
   n->in[1] = x2;
@@ -146,10 +147,10 @@ static int concat(builder *b, int x1, int x2) {
 
 static int squeeze_excite(builder *b, const char *cell, int x) {
   if (!b->a->use_se) return x;
-  const act_slot *s = &b->p->slots[x];
-  int h = (int)squeeze_excite_hidden(s->c);
+  const act_slot s = b->p->slots[x]; /* a copy: slot_new may move the table */
+  int h = (int)squeeze_excite_hidden(s.c);
   int y = slot_like(b->p, x);
-  int saved = slot_new(b->p, SLOT_2D, 2 * s->c + h, 1, 1);
+  int saved = slot_new(b->p, SLOT_2D, 2 * s.c + h, 1, 1);
   node *n = node_new(b->p, NODE_SE);
   n->in[0] = x;
   n->out[0] = y;
@@ -169,16 +170,17 @@ static int res_cell(builder *b, const char *cell, int x, int down) {
   if (down) { /* FactorizedReduce: swish, then the four phase-shifted strided 1×1 convs */
     int a = unary(b, NODE_SWISH, x);
     int c0 = LAYER_OF(b->r, "%s.skip.conv_1.weight", cell);
-    const act_slot *s = &b->p->slots[x];
+    const act_slot s = b->p->slots[x]; /* a copy: slot_new may move the table */
     int cout = 0;
-    for (int k = 0; k < 4; k++) cout += b->r->convs[c0 + k].cout;
-    skip = slot_new(b->p, SLOT_4D, cout, s->h / 2, s->w / 2);
+    for (int k = 0; k < 4; k++)
+      cout += b->r->convs[c0 + k].cout;
+    skip = slot_new(b->p, SLOT_4D, cout, s.h / 2, s.w / 2);
     node *n = node_new(b->p, NODE_FACT_REDUCE);
     n->in[0] = a;
     n->out[0] = skip;
     for (int k = 0; k < 4; k++) {
       n->aux[k] = LAYER_OF(b->r, "%s.skip.conv_%d.weight", cell, k + 1);
-      NVAE_ASSERT(b->r->convs[n->aux[k]].cin == s->c, "FactorizedReduce input channels");
+      NVAE_ASSERT(b->r->convs[n->aux[k]].cin == s.c, "FactorizedReduce input channels");
     }
   }
   int h = x;
@@ -219,7 +221,8 @@ static int flow_cell(builder *b, int first_conv, int z) {
 
 static int flows(builder *b, const reg_group *g, int z) {
   for (int n = 0; n < b->a->num_nf; n++)
-    for (int cell = 0; cell < 2; cell++) z = flow_cell(b, g->nf_first + 6 * n + 3 * cell, z);
+    for (int cell = 0; cell < 2; cell++)
+      z = flow_cell(b, g->nf_first + 6 * n + 3 * cell, z);
   return z;
 }
 
@@ -320,7 +323,9 @@ static void plan_init(plan *p, const model_arch *a, const registry *r, int max_b
 }
 
 /* The raw top prior: μ = ℓ = 0 (σ = exp(0) + 0.01 = 1.01, NVAE.md §1.5). */
-static void top_prior_raw(builder *b, int *mu_raw, int *ls_raw) { split(b, b->p->zeros_top, mu_raw, ls_raw); }
+static void top_prior_raw(builder *b, int *mu_raw, int *ls_raw) {
+  split(b, b->p->zeros_top, mu_raw, ls_raw);
+}
 
 /* Decoder tower, postprocess and head shared by both plans. `group` is called at each combiner
  * with the current decoder state and returns z of that group. */
@@ -420,12 +425,12 @@ static int encoder(builder *b, int *feat_of) {
 
 static int recon(builder *b, int logits) {
   plan *p = b->p;
-  const act_slot *s = &p->slots[logits];
+  const act_slot s = p->slots[logits]; /* a copy: slot_new may move the table */
   node *n;
   switch (b->a->decoder) {
   case MODEL_DECODER_DMOL:
   case MODEL_DECODER_BERNOULLI:
-    p->logp_map = slot_new(p, SLOT_4D, 1, s->h, s->w);
+    p->logp_map = slot_new(p, SLOT_4D, 1, s.h, s.w);
     n = node_new(p, b->a->decoder == MODEL_DECODER_DMOL ? NODE_DMOL : NODE_BERNOULLI);
     n->in[0] = logits;
     n->in[1] = p->x_in;
@@ -453,7 +458,8 @@ void plan_build_train(plan *p, const model_arch *a, const registry *r, int max_b
   p->xt = slot_like(p, p->x_in);
   enc_state e;
   e.feat_of = nvae_malloc((size_t)r->n_convs * sizeof *e.feat_of);
-  for (int i = 0; i < r->n_convs; i++) e.feat_of[i] = -1;
+  for (int i = 0; i < r->n_convs; i++)
+    e.feat_of[i] = -1;
   e.top = encoder(&b, e.feat_of);
   p->logits = decoder(&b, train_group, &e);
   recon(&b, p->logits);
@@ -485,5 +491,116 @@ void plan_build_sample(plan *p, const model_arch *a, const registry *r, int max_
 void plan_free(plan *p) {
   free(p->nodes);
   free(p->slots);
+  free(p->goff);
+  free(p->zero_start);
+  free(p->zero_at);
+  free(p->seeds);
   memset(p, 0, sizeof *p);
+}
+
+/* ---- gradient memory: interval allocation over the backward walk ---- */
+
+typedef struct live_block {
+  int64_t off, size;
+  int dies; /* node index whose backward reads it last; dead once the walk goes below it */
+} live_block;
+
+/* Lowest offset where `size` floats fit between the live blocks (kept sorted by offset). */
+static int64_t first_fit(const live_block *b, int n, int64_t size, int64_t base) {
+  int64_t at = base;
+  for (int i = 0; i < n; i++) {
+    if (b[i].off - at >= size) return at;
+    if (b[i].off + b[i].size > at) at = b[i].off + b[i].size;
+  }
+  return at;
+}
+
+void plan_assign_gradients(plan *p, const int *seeds, int n_seeds) {
+  int S = p->n_slots, N = p->n_nodes;
+  int *prod = nvae_malloc((size_t)S * sizeof(int)), *cons = nvae_malloc((size_t)S * sizeof(int));
+  for (int s = 0; s < S; s++)
+    prod[s] = cons[s] = -1;
+  for (int i = 0; i < N; i++) {
+    const node *n = &p->nodes[i];
+    if (n->flags & NODE_F_IW) continue; /* never in the backward walk */
+    for (int k = 0; k < 2; k++)
+      if (n->out[k] >= 0) prod[n->out[k]] = i;
+    for (int k = 0; k < 4; k++)
+      if (n->in[k] >= 0) cons[n->in[k]] = i;
+  }
+  for (int k = 0; k < n_seeds; k++)
+    cons[seeds[k]] = N; /* live from before the walk */
+  /* a produced slot nobody differentiates through: zero it right before its producer reads it */
+  for (int s = 0; s < S; s++)
+    if (prod[s] >= 0 && cons[s] < prod[s]) cons[s] = prod[s];
+
+  p->goff = nvae_malloc((size_t)S * sizeof(int64_t));
+  int64_t dump = 0; /* producer-less slots: one scratch region at offset 0 */
+  for (int s = 0; s < S; s++)
+    if (prod[s] < 0) {
+      int64_t sz = round16((int64_t)p->max_batch * p->slots[s].c * p->slots[s].h * p->slots[s].w);
+      if (sz > dump) dump = sz;
+      p->goff[s] = 0;
+    }
+  /* walk the backward order: a slot becomes live at cons (seeds first), dies after prod */
+  /* slots bucketed by the backward step that first writes their gradient */
+  int *order = nvae_malloc((size_t)S * sizeof(int)), n_order = 0;
+  int *bucket_start = nvae_calloc((size_t)N + 2, sizeof(int));
+  for (int s = 0; s < S; s++)
+    if (prod[s] >= 0) bucket_start[cons[s] + 1]++;
+  for (int t = 0; t <= N; t++)
+    bucket_start[t + 1] += bucket_start[t];
+  int *fill = nvae_malloc((size_t)(N + 1) * sizeof(int));
+  for (int t = 0; t <= N; t++)
+    fill[t] = bucket_start[t];
+  for (int s = 0; s < S; s++)
+    if (prod[s] >= 0) order[fill[cons[s]]++] = s;
+  n_order = bucket_start[N + 1];
+
+  live_block *live = nvae_malloc((size_t)(n_order + 1) * sizeof(live_block));
+  int n_live = 0;
+  int64_t top = dump;
+  for (int t = N; t >= 0; t--) {
+    /* blocks whose producer's backward already ran (index > t) are dead now */
+    int w = 0;
+    for (int i = 0; i < n_live; i++)
+      if (live[i].dies <= t) live[w++] = live[i];
+    n_live = w;
+    for (int j = bucket_start[t]; j < bucket_start[t + 1]; j++) {
+      int s = order[j];
+      int64_t sz = round16((int64_t)p->max_batch * p->slots[s].c * p->slots[s].h * p->slots[s].w);
+      int64_t off = first_fit(live, n_live, sz, dump);
+      p->goff[s] = off;
+      if (off + sz > top) top = off + sz;
+      int k = n_live++; /* insert sorted by offset */
+      while (k > 0 && live[k - 1].off > off) {
+        live[k] = live[k - 1];
+        k--;
+      }
+      live[k] = (live_block){off, sz, prod[s]};
+    }
+  }
+  p->grad_floats = top;
+  p->grad_dump = dump;
+
+  /* who zeroes what: node cons[s] before its backward (seeds are zeroed and set by the caller) */
+  p->zero_start = nvae_calloc((size_t)N + 1, sizeof(int));
+  p->zero_at = nvae_malloc((size_t)(n_order + 1) * sizeof(int));
+  for (int s = 0; s < S; s++)
+    if (prod[s] >= 0 && cons[s] < N) p->zero_start[cons[s] + 1]++;
+  for (int i = 0; i < N; i++)
+    p->zero_start[i + 1] += p->zero_start[i];
+  for (int i = 0; i <= N; i++)
+    fill[i] = i < N ? p->zero_start[i] : 0;
+  for (int s = 0; s < S; s++)
+    if (prod[s] >= 0 && cons[s] < N) p->zero_at[fill[cons[s]]++] = s;
+  p->seeds = nvae_malloc((size_t)(n_seeds ? n_seeds : 1) * sizeof(int));
+  memcpy(p->seeds, seeds, (size_t)n_seeds * sizeof(int));
+  p->n_seeds = n_seeds;
+  free(prod);
+  free(cons);
+  free(order);
+  free(bucket_start);
+  free(fill);
+  free(live);
 }

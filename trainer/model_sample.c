@@ -15,8 +15,8 @@ void model_decode_mean(model *m, op_ctx *ctx, const plan *p, int batch, float *x
   tensor lg = model_slot(m, p, p->logits, batch);
   int64_t n = (int64_t)batch * a->image_channels * a->image_size * a->image_size;
   size_t bytes = (size_t)n * sizeof(float);
-  tensor img = tensor_on(tensor_4d(NULL, batch, a->image_channels, a->image_size, a->image_size),
-                         m->device);
+  tensor img =
+      tensor_on(tensor_4d(NULL, batch, a->image_channels, a->image_size, a->image_size), m->device);
   if (a->decoder == MODEL_DECODER_NORMAL) { /* [C means | C log-sigmas]: (clamp(μ) + 1) / 2 */
     float *h = nvae_malloc((size_t)tensor_numel(&lg) * sizeof(float));
     m->ops->to_host(ctx, h, lg.data, tensor_bytes(&lg));
@@ -47,7 +47,8 @@ static void sample_chunk(model *m, op_ctx *ctx, int n, int first, float t, uint6
                          uint32_t step) {
   const plan *p = &m->sample;
   uint32_t *keys = nvae_malloc((size_t)n * sizeof(uint32_t));
-  for (int i = 0; i < n; i++) keys[i] = (uint32_t)(first + i);
+  for (int i = 0; i < n; i++)
+    keys[i] = (uint32_t)(first + i);
   m->temperature = t;
   model_fill_eps(m, ctx, p, n, keys, seed, step);
   model_weight_norm_forward(m, ctx);
@@ -77,8 +78,7 @@ static void sample_image(model *m, op_ctx *ctx, int n, int first, uint64_t seed,
   philox_stream st = {seed, PHILOX_DMOL_SAMPLE, step};
   for (int i = 0; i < n; i++) { /* one call per image, keyed by its index in the whole request */
     m->ops->philox_fill_uniform(ctx, &st, (uint32_t)(first + i), 1, per, one);
-    m->ops->copy(ctx, (float *)um.data + (int64_t)i * M * hw, one,
-                 (size_t)M * hw * sizeof(float));
+    m->ops->copy(ctx, (float *)um.data + (int64_t)i * M * hw, one, (size_t)M * hw * sizeof(float));
     m->ops->copy(ctx, (float *)ul.data + (int64_t)i * C * hw, one + (int64_t)M * hw,
                  (size_t)C * hw * sizeof(float));
   }
@@ -104,7 +104,8 @@ void model_sample(model *m, op_ctx *ctx, int n, float t, uint64_t seed, uint32_t
 void model_readjust_bn(model *m, op_ctx *ctx, int iterations, int n, float t, uint64_t seed) {
   if (n > m->opt.max_batch) n = m->opt.max_batch;
   m->bn_train = 1; /* running statistics of the generative path follow samples at t */
-  for (int it = 0; it < iterations; it++) sample_chunk(m, ctx, n, 0, t, seed, (uint32_t)it);
+  for (int it = 0; it < iterations; it++)
+    sample_chunk(m, ctx, n, 0, t, seed, (uint32_t)it);
   m->bn_train = 0;
   m->temperature = 1.0f;
 }

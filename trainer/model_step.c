@@ -12,7 +12,8 @@ void model_upload_input(model *m, op_ctx *ctx, const plan *p, const float *x, in
   tensor tx = model_slot(m, p, p->x_in, batch), tt = model_slot(m, p, p->xt, batch);
   int64_t n = tensor_numel(&tx);
   float *h = nvae_malloc((size_t)n * sizeof(float));
-  for (int64_t i = 0; i < n; i++) h[i] = 2.0f * x[i] - 1.0f;
+  for (int64_t i = 0; i < n; i++)
+    h[i] = 2.0f * x[i] - 1.0f;
   m->ops->from_host(ctx, tx.data, x, (size_t)n * sizeof(float));
   m->ops->from_host(ctx, tt.data, h, (size_t)n * sizeof(float));
   free(h);
@@ -31,10 +32,12 @@ void model_read_terms(model *m, op_ctx *ctx, const plan *p, int batch, double *r
   int N = p->n_groups;
   float *h = nvae_malloc((size_t)batch * sizeof(float));
   model_slot_to_host(m, ctx, p, p->logp_sum, batch, h);
-  for (int b = 0; b < batch; b++) recon[b] = -(double)h[b];
+  for (int b = 0; b < batch; b++)
+    recon[b] = -(double)h[b];
   for (int g = 0; g < N; g++) {
     model_slot_to_host(m, ctx, p, p->kl_b[g], batch, h);
-    for (int b = 0; b < batch; b++) kl[(int64_t)b * N + g] = h[b];
+    for (int b = 0; b < batch; b++)
+      kl[(int64_t)b * N + g] = h[b];
   }
   free(h);
 }
@@ -50,7 +53,8 @@ static int active_units(model *m, op_ctx *ctx, int g, int batch) {
   for (int c = 0; c < s->c; c++) {
     double sum = 0;
     for (int b = 0; b < batch; b++)
-      for (int64_t i = 0; i < hw; i++) sum += h[((int64_t)b * s->c + c) * hw + i];
+      for (int64_t i = 0; i < hw; i++)
+        sum += h[((int64_t)b * s->c + c) * hw + i];
     if (sum / batch > 0.1) active++;
   }
   free(h);
@@ -61,11 +65,13 @@ static int active_units(model *m, op_ctx *ctx, int g, int batch) {
 static void seed_gradients(model *m, op_ctx *ctx, int batch, double beta, const double *gamma) {
   const plan *p = &m->train;
   float *h = nvae_malloc((size_t)batch * sizeof(float));
-  for (int b = 0; b < batch; b++) h[b] = (float)(-1.0 / batch);
+  for (int b = 0; b < batch; b++)
+    h[b] = (float)(-1.0 / batch);
   tensor d = model_dslot(m, p, p->logp_sum, batch);
   m->ops->from_host(ctx, d.data, h, (size_t)batch * sizeof(float));
   for (int g = 0; g < p->n_groups; g++) {
-    for (int b = 0; b < batch; b++) h[b] = (float)(beta * gamma[g] / batch);
+    for (int b = 0; b < batch; b++)
+      h[b] = (float)(beta * gamma[g] / batch);
     d = model_dslot(m, p, p->kl_b[g], batch);
     m->ops->from_host(ctx, d.data, h, (size_t)batch * sizeof(float));
   }
@@ -76,7 +82,13 @@ static void zero_gradients(model *m, op_ctx *ctx) {
   const op_backend *o = m->ops;
   o->zero(ctx, m->grads, (size_t)m->reg.param_arena_numel * sizeof(float));
   o->zero(ctx, m->dweff, (size_t)(m->weff_numel ? m->weff_numel : 1) * sizeof(float));
-  o->zero(ctx, m->dact, (size_t)m->act_floats * sizeof(float));
+  /* activation gradients are zeroed slot by slot during the walk (model_plan_backward); the
+   * seeds here, before seed_gradients sets them */
+  const plan *p = &m->train;
+  for (int k = 0; k < p->n_seeds; k++) {
+    tensor g = model_dslot(m, p, p->seeds[k], m->last_batch);
+    o->zero(ctx, g.data, tensor_bytes(&g));
+  }
 }
 
 void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_objective *o,
@@ -109,7 +121,8 @@ void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_o
   if (balance)
     model_kl_gamma(m, kl, B, gamma);
   else
-    for (int g = 0; g < N; g++) gamma[g] = 1.0;
+    for (int g = 0; g < N; g++)
+      gamma[g] = 1.0;
 
   memset(out, 0, sizeof *out);
   double main_term = 0, rec = 0, kl_tot = 0;

@@ -13,13 +13,7 @@
 #ifndef NVAE_TRAINER_SCHEDULE_H
 #define NVAE_TRAINER_SCHEDULE_H
 
-/* trainer/config.h and kernels/tensor.h both define a type named nvae_device (to be renamed in
- * one of them); until then config.h is read with its type renamed, so both can be included. */
-#ifndef NVAE_TRAINER_CONFIG_H
-#define nvae_device nvae_config_device
 #include "trainer/config.h"
-#undef nvae_device
-#endif
 
 #include <stdint.h>
 

@@ -80,10 +80,9 @@ static data_shape assumed_shape(const nvae_config *cfg) {
   return d;
 }
 
-/* --dry-run: the plan and the start-up table. The model is built for ONE image (parameters,
- * gradients and the activations of a single image), and the activations of a full batch are that
- * times the batch: the CelebA-64 model is inspected on a CPU machine without allocating a batch's
- * activations. */
+/* --dry-run: the plan and the start-up table, without allocating any arena: the registry gives
+ * the parameter, gradient, buffer and optimizer sizes, and the plan (built without memory) the
+ * activation arena for the batch. That is how the CelebA-64 model is inspected on a CPU machine. */
 static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   loader *l = NULL;
   data_shape d;
@@ -106,19 +105,16 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   model_arch arch;
   if (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e))
     return e->code;
-  op_ctx ctx;
-  if (train_make_ctx(cfg, &ctx, e)) return e->code;
-  model_options mo;
-  config_model_options(cfg, &g, 1, &mo);
-  model *m = NULL;
-  if (model_create(&arch, &mo, &ctx, &m, e)) {
-    op_ctx_free(&ctx);
+  registry reg;
+  if (model_registry_build(&arch, &reg, e)) {
+    registry_free(&reg);
     return e->code;
   }
-  const registry *r = model_registry(m);
-  model_print_summary(m, stdout);
+  const registry *r = &reg;
+  registry_print_summary(r, &arch, stdout);
   const int B = cfg->train.batch_size;
-  const double per_image = (double)model_activation_bytes(m) * MIB;
+  const double per_image =
+      (double)model_estimate_activation_bytes(&arch, B) * MIB / (B > 0 ? B : 1);
   const double params = (double)r->param_arena_numel * sizeof(float) * MIB;
   const double optim = (double)train_optim_bytes(r->param_arena_numel) * MIB;
   const double bufs = (double)(r->buffer_arena_numel * 4 + r->counter_arena_numel * 8 +
@@ -138,8 +134,7 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
            (long long)s.total_steps, (long long)s.epochs, (long long)ipe,
            (long long)s.warmup_steps, B * o->comm.world);
   }
-  model_free(m);
-  op_ctx_free(&ctx);
+  registry_free(&reg);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Parity of one training step with the PyTorch reference (tests/reference/nvae_ref.py).
  *
- * For tiny (DMOL, no flows), tiny-nf (DMOL, flows) and fmnist-small (Bernoulli, 28×28 window):
+ * For tiny (DMOL, no flows), tiny-nf (DMOL, flows), fmnist-small (Bernoulli, 28×28 window) and
+ * tiny with the Normal decoder:
  * the C model is initialised, every BN γ perturbed (so BNreg has no ties), and its weights,
  * buffers and SR vectors written to HDF5 under the official names; the C side runs one training
  * step (β < 1 with KL balancing, λ > 0, 40 power iterations) and adds its batch and ε to the
@@ -32,13 +33,13 @@ static hid_t lcpl(void) { /* create the groups along a path ("noise/group_0") on
 static void h5_write(hid_t f, const char *name, hid_t type, const void *data, int ndim,
                      const int64_t *shape) {
   hsize_t dims[4];
-  for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)shape[d];
+  for (int d = 0; d < ndim; d++)
+    dims[d] = (hsize_t)shape[d];
   hid_t sp = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
   hid_t lp = lcpl();
   hid_t ds = H5Dcreate2(f, name, type, sp, lp, H5P_DEFAULT, H5P_DEFAULT);
   NVAE_ASSERT(ds >= 0, "HDF5: cannot create %s", name);
-  NVAE_ASSERT(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, "HDF5: write %s",
-              name);
+  NVAE_ASSERT(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, "HDF5: write %s", name);
   H5Dclose(ds);
   H5Pclose(lp);
   H5Sclose(sp);
@@ -64,8 +65,12 @@ static double h5_scalar(hid_t f, const char *name) {
 
 /* ---- the case ---- */
 
+#define ADAMAX_STEPS 5
+#define ADAMAX_LR 1e-3
+#define ADAMAX_WD 3e-4
+
 typedef struct parity_case {
-  const char *name;   /* tests/reference/configs.py name */
+  const char *name; /* tests/reference/configs.py name */
   model_arch arch;
   int batch, crop;
   double beta, lambda;
@@ -108,19 +113,21 @@ static void write_model(model *m, const char *path) {
   H5Fclose(f);
 }
 
-static void write_inputs(model *m, op_ctx *ctx, const char *path, const float *x, int B) {
+/* The batch (once) and the ε of the last step under <prefix>noise/group_<k>. */
+static void write_inputs(model *m, op_ctx *ctx, const char *path, const float *x, int B,
+                         const char *prefix) {
   const registry *r = model_registry(m);
   const model_arch *a = model_get_arch(m);
   hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   int64_t xs[4] = {B, a->image_channels, a->image_size, a->image_size};
-  h5_write(f, "batch/x", H5T_NATIVE_FLOAT, x, 4, xs);
-  char name[64];
+  if (x) h5_write(f, "batch/x", H5T_NATIVE_FLOAT, x, 4, xs);
+  char name[96];
   for (int g = 0; g < r->n_groups; g++) {
     const reg_group *gr = &r->groups[g];
     int64_t sh[4] = {B, gr->c, gr->h, gr->w};
     float *e = malloc((size_t)(B * gr->c * gr->h * gr->w) * sizeof(float));
     model_get_eps(m, ctx, g, e);
-    snprintf(name, sizeof name, "noise/group_%d", g);
+    snprintf(name, sizeof name, "%snoise/group_%d", prefix, g);
     h5_write(f, name, H5T_NATIVE_FLOAT, e, 4, sh);
     free(e);
   }
@@ -156,8 +163,8 @@ static int compare_tensor(const char *what, const char *name, const float *c, co
   }
   double dn = sqrt(d2), rn = sqrt(r2), bound = rtol * rn + atol_per_sqrt_n * sqrt((double)n);
   keep_worst(w, nw, name, dn / bound, rn > 0 ? dn / rn : INFINITY);
-  CHECK(dn <= bound, "%s %s: |c - ref| %.3g > %.3g (|ref| %.3g, n %lld)", what, name, dn, bound,
-        rn, (long long)n);
+  CHECK(dn <= bound, "%s %s: |c - ref| %.3g > %.3g (|ref| %.3g, n %lld)", what, name, dn, bound, rn,
+        (long long)n);
   return dn <= bound;
 }
 
@@ -206,16 +213,45 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
     }
   }
   uint32_t keys[64];
-  for (int i = 0; i < B; i++) keys[i] = (uint32_t)(100 + i);
+  for (int i = 0; i < B; i++)
+    keys[i] = (uint32_t)(100 + i);
   model_batch b = {x, B, keys, 1234, 3};
   model_objective o = {pc->beta, 1, pc->lambda, 4};
   model_losses L;
   model_train_step(m, &ctx, &b, &o, &L);
-  write_inputs(m, &ctx, in, x, B);
+  write_inputs(m, &ctx, in, x, B, "");
+  write_inputs(m, &ctx, in, NULL, B, "steps/0/");
+
+  /* the optimiser trajectory: Adamax after this step, then ADAMAX_STEPS − 1 more steps */
+  const int64_t np = r->param_arena_numel;
+  float *mom = calloc((size_t)np, sizeof(float)), *uu = calloc((size_t)np, sizeof(float));
+  float *grad0 = malloc((size_t)np * sizeof(float)), *theta = malloc((size_t)np * sizeof(float));
+  float *theta0 = malloc((size_t)np * sizeof(float));
+  memcpy(grad0, model_grads(m), (size_t)np * sizeof(float));
+  float *sr0 = malloc((size_t)r->sr_vector_numel * sizeof(float));
+  memcpy(sr0, model_sr_vectors(m), (size_t)r->sr_vector_numel * sizeof(float));
+  float *buf0 = malloc((size_t)r->buffer_arena_numel * sizeof(float));
+  memcpy(buf0, model_buffers(m), (size_t)r->buffer_arena_numel * sizeof(float));
+  tensor tp = tensor_1d(P, np), tg = tensor_1d(model_grads(m), np);
+  tensor tm = tensor_1d(mom, np), tu = tensor_1d(uu, np);
+  model_losses Ls;
+  for (int s = 1; s <= ADAMAX_STEPS; s++) {
+    if (s == 1) memcpy(theta0, P, (size_t)np * sizeof(float));
+    adamax_params ap = {ADAMAX_LR, 0.9, 0.999, 1e-3, ADAMAX_WD, s};
+    ctx.ops->adamax_step(&ctx, &ap, &tp, &tg, &tm, &tu);
+    if (s == ADAMAX_STEPS) break;
+    b.step = 3 + (uint32_t)s;
+    model_train_step(m, &ctx, &b, &o, &Ls);
+    char pre[32];
+    snprintf(pre, sizeof pre, "steps/%d/", s);
+    write_inputs(m, &ctx, in, NULL, B, pre);
+  }
+  memcpy(theta, P, (size_t)np * sizeof(float));
 
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s/tests/model/parity_step.py %s %s %s %.17g %.17g 1", python,
-           src, pc->name, in, out, pc->beta, pc->lambda);
+  snprintf(cmd, sizeof cmd,
+           "%s %s/tests/model/parity_step.py %s %s %s %.17g %.17g 1 %d %.17g %.17g", python, src,
+           pc->name, in, out, pc->beta, pc->lambda, ADAMAX_STEPS, ADAMAX_LR, ADAMAX_WD);
   int rc = system(cmd);
   CHECK(rc == 0, "%s: %s failed (%d)", pc->name, cmd, rc);
   if (rc != 0) return;
@@ -241,8 +277,8 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
   for (int g = 0; g < N; g++) {
     double rel = fabs(L.kl_group[g] - klg[g]) / fabs(klg[g]);
     double relg = fabs(L.kl_coeff[g] - gam[g]) / fabs(gam[g]);
-    printf("  kl[%d]       C %.9g  ref %.9g  rel %.2e   gamma C %.7g ref %.7g\n", g,
-           L.kl_group[g], klg[g], rel, L.kl_coeff[g], gam[g]);
+    printf("  kl[%d]       C %.9g  ref %.9g  rel %.2e   gamma C %.7g ref %.7g\n", g, L.kl_group[g],
+           klg[g], rel, L.kl_coeff[g], gam[g]);
     CHECK(rel <= 1e-5, "%s KL group %d: C %.9g ref %.9g", pc->name, g, L.kl_group[g], klg[g]);
     CHECK(relg <= 1e-5, "%s gamma %d: C %.9g ref %.9g", pc->name, g, L.kl_coeff[g], gam[g]);
     if (rel > worst_term) worst_term = rel;
@@ -252,7 +288,7 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
   /* gradients, buffers after the step, SR vectors after the step */
   enum { NW = 6 };
   worst wg[NW] = {{0}}, wb[NW] = {{0}}, wrel[1] = {{0}};
-  const float *G = model_grads(m), *Bf = model_buffers(m);
+  const float *G = grad0, *Bf = buf0; /* the state after the first step */
   int bad = 0, n_grad = 0;
   for (int i = 0; i < r->n_tensors; i++) {
     const reg_tensor *t = &r->tensors[i];
@@ -274,20 +310,20 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
       if (sqrt(r2) > 100 * 1e-6 * sqrt((double)t->numel))
         keep_worst(wrel, 1, t->name, sqrt(d2 / r2), sqrt(d2 / r2));
     } else {
-      bad += !compare_tensor("buffer", t->name, Bf + t->offset, ref, t->numel, 1e-5, 1e-7, wb,
-                             NW);
+      bad += !compare_tensor("buffer", t->name, Bf + t->offset, ref, t->numel, 1e-5, 1e-7, wb, NW);
     }
     free(ref);
   }
   printf("  %d gradient tensors, %d outside the bound; closest to the bound (|g-r|/bound, "
-         "|g-r|/|r|):\n", n_grad, bad);
+         "|g-r|/|r|):\n",
+         n_grad, bad);
   for (int i = 0; i < NW && wg[i].name[0]; i++)
     printf("    %.3f  %.2e  %s\n", wg[i].score, wg[i].rel, wg[i].name);
   printf("  worst gradient relative error where |r| > 100x the absolute term: %.2e (%s)\n",
          wrel[0].rel, wrel[0].name);
   printf("  BN running statistics closest to the bound: %.3f, rel %.2e (%s)\n", wb[0].score,
          wb[0].rel, wb[0].name);
-  const float *sr = model_sr_vectors(m);
+  const float *sr = sr0;
   int64_t off = 0;
   worst ws[1] = {{0}};
   for (int c = 0; c < r->n_convs; c++) {
@@ -306,29 +342,75 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
     }
   }
   printf("  SR vectors after 40 iterations: worst rel %.2e (%s)\n", ws[0].rel, ws[0].name);
+
+  /* parameters after the Adamax trajectory: the updates θ − θ0 agree */
+  worst wa[1] = {{0}};
+  double d2 = 0, u2 = 0;
+  for (int i = 0; i < r->n_tensors; i++) {
+    const reg_tensor *t = &r->tensors[i];
+    if (t->kind != REG_PARAM) continue;
+    double *ref = malloc((size_t)t->numel * sizeof(double));
+    char name[REG_NAME_MAX + 16];
+    snprintf(name, sizeof name, "adamax/%s", t->name);
+    if (h5_read(f, name, ref, t->numel)) {
+      double td = 0, tu = 0;
+      for (int64_t k = 0; k < t->numel; k++) {
+        double dc = (double)theta[t->offset + k] - theta0[t->offset + k];
+        double dr = ref[k] - theta0[t->offset + k];
+        td += (dc - dr) * (dc - dr);
+        tu += dr * dr;
+      }
+      d2 += td;
+      u2 += tu;
+      keep_worst(wa, 1, t->name, sqrt(td / (tu + 1e-30)), sqrt(td / (tu + 1e-30)));
+      /* the gradient's absolute floor (1e-6 per element) moves a parameter by at most
+       * lr·1e-6/eps per step, since Adamax divides by u ≥ eps: the floor of this bound */
+      double floor_el = ADAMAX_STEPS * ADAMAX_LR * 1e-6 / 1e-3;
+      CHECK(sqrt(td) <= 1e-3 * sqrt(tu) + floor_el * sqrt((double)t->numel),
+            "%s: parameters of %s after %d Adamax steps: |dC - dR| %.3g, |dR| %.3g", pc->name,
+            t->name, ADAMAX_STEPS, sqrt(td), sqrt(tu));
+    } else {
+      test_fail_at(__FILE__, __LINE__, "%s missing", name);
+    }
+    free(ref);
+  }
+  printf("  %d Adamax steps: |update C - update ref| / |update ref| = %.2e overall, worst tensor "
+         "%.2e (%s)\n",
+         ADAMAX_STEPS, sqrt(d2 / u2), wa[0].rel, wa[0].name);
   H5Fclose(f);
   remove(in);
   remove(out);
   free(klg);
   free(gam);
+  free(mom);
+  free(uu);
+  free(grad0);
+  free(theta);
+  free(theta0);
+  free(sr0);
+  free(buf0);
   free(x);
   model_free(m);
   op_ctx_free(&ctx);
 }
-
 
 int main(void) {
   const char *python = getenv("NVAE_TORCH_PYTHON"), *src = getenv("NVAE_SOURCE_DIR");
   if (!python || !*python || !src || !*src)
     return test_skip("test_model_parity", "NVAE_TORCH_PYTHON / NVAE_SOURCE_DIR not set");
   nvae_err e = {0};
-  parity_case cases[3];
+  parity_case cases[4];
   memset(cases, 0, sizeof cases);
   cases[0] = (parity_case){"tiny", {0}, 4, 0, 0.3, 0.1};
   model_arch_preset("tiny", &cases[0].arch, &e);
   cases[1] = (parity_case){"tiny-nf", {0}, 4, 0, 0.3, 0.1};
   model_arch_preset("tiny-nf", &cases[1].arch, &e);
   cases[2] = (parity_case){"fmnist-small", model_test_fmnist_small(), 4, 2, 0.3, 0.1};
-  for (int i = 0; i < 3; i++) run_case(&cases[i], python, src);
+  /* the Normal decoder on 2x − 1 (no README config uses it) */
+  cases[3] = (parity_case){"tiny+decoder=normal", {0}, 4, 0, 0.3, 0.1};
+  model_arch_preset("tiny", &cases[3].arch, &e);
+  cases[3].arch.decoder = MODEL_DECODER_NORMAL;
+  for (int i = 0; i < 4; i++)
+    run_case(&cases[i], python, src);
   return test_finish("test_model_parity");
 }

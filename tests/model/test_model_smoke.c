@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -58,7 +57,8 @@ static void run_arch(const char *name, model_arch a, int B, int adamax_steps) {
   float *x = malloc((size_t)npix * sizeof(float));
   make_batch(&a, B, x, 3);
   uint32_t keys[256];
-  for (int i = 0; i < B; i++) keys[i] = (uint32_t)i;
+  for (int i = 0; i < B; i++)
+    keys[i] = (uint32_t)i;
   model_batch b = {x, B, keys, 1, 0};
   model_objective o = {1e-3, 1, 0.01, 4};
   model_losses L;
@@ -76,7 +76,8 @@ static void run_arch(const char *name, model_arch a, int B, int adamax_steps) {
   /* gradient present and finite */
   float *g = model_grads(m);
   double gn = 0;
-  for (int64_t i = 0; i < r->param_arena_numel; i++) gn += (double)g[i] * g[i];
+  for (int64_t i = 0; i < r->param_arena_numel; i++)
+    gn += (double)g[i] * g[i];
   CHECK(isfinite(gn) && gn > 0, "%s: gradient norm² %g", name, gn);
 
   /* Adamax on one batch lowers the loss */
@@ -107,29 +108,85 @@ static void run_arch(const char *name, model_arch a, int B, int adamax_steps) {
     CHECK(isfinite(nelbo[i]) && isfinite(logpx[i]), "%s: eval image %d: nelbo %.3f, -log p %.3f",
           name, i, nelbo[i], -logpx[i]);
     if (a.num_nf > 0)
-      CHECK(-logpx[i] <= nelbo[i] * (1 + 1e-6), "%s: image %d: -log p %.4f > nelbo %.4f", name,
-            i, -logpx[i], nelbo[i]);
+      CHECK(-logpx[i] <= nelbo[i] * (1 + 1e-6), "%s: image %d: -log p %.4f > nelbo %.4f", name, i,
+            -logpx[i], nelbo[i]);
   }
   printf("  eval: nelbo %.3f  -log p (3 IW) %.3f\n", nelbo[0], -logpx[0]);
   float *img = malloc((size_t)npix * sizeof(float));
   model_reconstruct(m, &ctx, &b, img);
   int ok = 1;
-  for (int64_t i = 0; i < npix; i++) ok &= img[i] >= 0.0f && img[i] <= 1.0f;
+  for (int64_t i = 0; i < npix; i++)
+    ok &= img[i] >= 0.0f && img[i] <= 1.0f;
   CHECK(ok, "%s: reconstruction outside [0,1]", name);
   model_sample(m, &ctx, B, 0.7f, 5, 0, img);
   ok = 1;
-  for (int64_t i = 0; i < npix; i++) ok &= img[i] >= 0.0f && img[i] <= 1.0f;
+  for (int64_t i = 0; i < npix; i++)
+    ok &= img[i] >= 0.0f && img[i] <= 1.0f;
   CHECK(ok, "%s: samples outside [0,1]", name);
   model_readjust_bn(m, &ctx, 2, B, 0.7f, 5);
   model_sample(m, &ctx, B, 0.7f, 5, 0, img);
   ok = 1;
-  for (int64_t i = 0; i < npix; i++) ok &= isfinite(img[i]) && img[i] >= 0.0f && img[i] <= 1.0f;
+  for (int64_t i = 0; i < npix; i++)
+    ok &= isfinite(img[i]) && img[i] >= 0.0f && img[i] <= 1.0f;
   CHECK(ok, "%s: samples after BN re-adjustment outside [0,1]", name);
   free(img);
   free(mom);
   free(u);
   free(x);
   model_free(m);
+  op_ctx_free(&ctx);
+}
+
+/* Hooks of a one-rank "world": the all-reduce is the identity, so results must equal the
+ * hook-free run bit for bit; the call count shows that sync-BN and global KL balancing use them.
+ * The second model is built for a larger batch than it is given. */
+static int hook_calls;
+static void identity_allreduce(void *arg, double *buf, int n) {
+  (void)arg;
+  (void)buf;
+  (void)n;
+  hook_calls++;
+}
+
+static void run_hooks(void) {
+  model_arch a;
+  nvae_err e = {0};
+  model_arch_preset("tiny", &a, &e);
+  op_ctx ctx = op_ctx_cpu();
+  model_options opt = {0};
+  opt.max_batch = 2;
+  model *m[2] = {NULL, NULL};
+  for (int k = 0; k < 2; k++) {
+    if (k == 1) { /* also a larger arena than the batch: views must not depend on it */
+      opt.max_batch = 5;
+      opt.sync_bn = opt.kl_balance_global = 1;
+      opt.hooks.allreduce_sum = identity_allreduce;
+    }
+    NVAE_ASSERT(model_create(&a, &opt, &ctx, &m[k], &e) == 0, "%s", e.msg);
+    model_init_params(m[k], 3);
+  }
+  int64_t npix = 2 * 3 * 32 * 32;
+  float *x = malloc((size_t)npix * sizeof(float));
+  make_batch(&a, 2, x, 4);
+  uint32_t keys[2] = {7, 8};
+  model_batch b = {x, 2, keys, 9, 1};
+  model_objective o = {0.5, 1, 0.01, 4};
+  model_losses L[2];
+  hook_calls = 0;
+  model_train_step(m[0], &ctx, &b, &o, &L[0]);
+  CHECK(hook_calls == 0, "hooks called without being set");
+  model_train_step(m[1], &ctx, &b, &o, &L[1]);
+  const registry *r = model_registry(m[0]);
+  /* forward and backward of every BN, plus one KL-balancing reduction */
+  CHECK(hook_calls == 2 * r->n_bns + 1, "%d hook calls, expected %d", hook_calls, 2 * r->n_bns + 1);
+  CHECK(L[0].loss == L[1].loss, "loss with identity hooks %.9g vs %.9g", L[1].loss, L[0].loss);
+  CHECK(memcmp(model_grads(m[0]), model_grads(m[1]),
+               (size_t)r->param_arena_numel * sizeof(float)) == 0,
+        "gradients differ with identity hooks");
+  printf("== hooks: %d all-reduce calls, results identical\n", hook_calls);
+  free(x);
+  model_free(m[0]);
+  model_free(m[1]);
   op_ctx_free(&ctx);
 }
 
@@ -154,7 +211,8 @@ static int bench(int B, int steps) {
   float *x = malloc((size_t)npix * sizeof(float));
   make_batch(&a, B, x, 3);
   uint32_t *keys = malloc((size_t)B * sizeof(uint32_t));
-  for (int i = 0; i < B; i++) keys[i] = (uint32_t)i;
+  for (int i = 0; i < B; i++)
+    keys[i] = (uint32_t)i;
   float *mom = calloc((size_t)n, sizeof(float)), *u = calloc((size_t)n, sizeof(float));
   tensor tp = tensor_1d(model_params(m), n), tg = tensor_1d(model_grads(m), n);
   tensor tm = tensor_1d(mom, n), tu = tensor_1d(u, n);
@@ -173,11 +231,20 @@ static int bench(int B, int steps) {
   /* step 0 runs 40 power iterations: leave it out; median of the rest */
   for (int i = 1; i <= steps; i++)
     for (int j = i + 1; j <= steps; j++) {
-      if (wall[j] < wall[i]) { double t = wall[i]; wall[i] = wall[j]; wall[j] = t; }
-      if (cpu[j] < cpu[i]) { double t = cpu[i]; cpu[i] = cpu[j]; cpu[j] = t; }
+      if (wall[j] < wall[i]) {
+        double t = wall[i];
+        wall[i] = wall[j];
+        wall[j] = t;
+      }
+      if (cpu[j] < cpu[i]) {
+        double t = cpu[i];
+        cpu[i] = cpu[j];
+        cpu[j] = t;
+      }
     }
   printf("bench fmnist-small batch %d: train step + Adamax %.3f s wall, %.3f s CPU (median of "
-         "%d; loss %.2f)\n", B, wall[1 + (steps - 1) / 2], cpu[1 + (steps - 1) / 2], steps, L.loss);
+         "%d; loss %.2f)\n",
+         B, wall[1 + (steps - 1) / 2], cpu[1 + (steps - 1) / 2], steps, L.loss);
   free(x);
   free(keys);
   free(mom);
@@ -196,5 +263,6 @@ int main(int argc, char **argv) {
   model_arch_preset("tiny-nf", &a, &e);
   run_arch("tiny-nf", a, 4, 5);
   run_arch("fmnist-small", model_test_fmnist_small(), 4, 5);
+  run_hooks();
   return test_finish("test_model_smoke");
 }
