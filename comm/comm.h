@@ -35,8 +35,7 @@ typedef enum { COMM_TRANSPORT_MPI = 0, COMM_TRANSPORT_NCCL = 1 } comm_transport;
 typedef struct comm comm;                 /* one per process */
 typedef struct comm_request comm_request; /* an all-reduce in flight (comm_*_start) */
 
-/* ---- bootstrap (bootstrap.c) ------------------------------------------------------------------
- */
+/* ---- bootstrap (bootstrap.c) ---------------------------------------------------------------- */
 
 /* MPI_Init_thread(MPI_THREAD_MULTIPLE: the watchdog thread may call MPI_Abort while the main
  * thread is inside a collective), rank/size/local rank, hostname, world-size cross-check.
@@ -56,8 +55,7 @@ comm_transport comm_get_transport(const comm *c);
 /* One line for the start-up log: "rank 1/4 local 1/2 host node07 transport mpi timeout 600 s". */
 void comm_describe(const comm *c, char *buf, int len);
 
-/* ---- failure handling (watchdog.c, fault.c) ----------------------------------------------------
- */
+/* ---- failure handling (watchdog.c, fault.c) ------------------------------------------------- */
 
 /* Watchdog deadline for every later collective; <= 0 turns it off (the default). The first call
  * with a positive value starts the watchdog thread. */
@@ -69,8 +67,7 @@ double comm_get_timeout(const comm *c);
 void comm_abort(const comm *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 
-/* ---- collectives over MPI on host buffers (collectives_mpi.c) ----------------------------------
- */
+/* ---- collectives over MPI on host buffers (collectives_mpi.c) ------------------------------- */
 
 /* All in place and blocking unless named *_start. count may be 0 (then they still synchronise as
  * the collective would, so every rank's sequence numbers stay equal). */
@@ -98,8 +95,7 @@ void comm_allreduce_sum_f64_hook(void *arg, double *buf, int n);
 /* The train_comm gradient hook: average of the gradient arena over ranks (blocking). */
 void comm_allreduce_avg_f32_hook(void *arg, float *buf, long long n);
 
-/* ---- statistics, for the "collectives per step" report -----------------------------------------
- */
+/* ---- statistics, for the "collectives per step" report -------------------------------------- */
 uint64_t comm_stats_collectives(const comm *c); /* collectives issued so far (= next seq - 1) */
 uint64_t comm_stats_bytes(const comm *c);       /* payload bytes of those collectives */
 double comm_stats_seconds(const comm *c);       /* time spent inside blocking calls and waits */

@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
                         cfg->model.num_x_bits,
                         cfg->data.binarize == NVAE_BINARIZE_DYNAMIC};
     evaluate_result r;
-    train_comm comm = {0, 1, NULL, NULL, NULL};
+    train_comm comm = {.rank = 0, .world = 1};
     rc = evaluate_run(m, &ctx, &eo, &info.geom, &comm, &r, &e);
     if (!rc) {
       printf("checkpoint   %s (step %lld)\n", path, (long long)info.step);

@@ -4,8 +4,15 @@
  *              [--dry-run]
  *
  * Exit codes: 0 done; 1 runtime failure; 2 bad usage or input (before any step); 75 checkpointed
- * on a signal (with checkpoints, a later issue). */
+ * on a signal (with checkpoints, a later issue).
+ *
+ * Data-parallel under mpirun (DESIGN.md §3): comm_init first (before any thread: the loader's
+ * prefetch and the watchdog), the watchdog deadline from comm.timeout_s, and train_comm filled
+ * from comm/ (train_comm.h). Errors every rank sees the same way (arguments, config, dataset) make
+ * every rank exit with the code, printed once by rank 0; an error on one rank only ends the job
+ * through comm_abort ("[rank r/N host] message"). comm_finalize on every rank at the end. */
 #define _POSIX_C_SOURCE 200809L
+#include "comm/comm.h"
 #include "trainer/config_model.h"
 #include "trainer/run_dir.h"
 #include "trainer/train.h"
@@ -51,13 +58,42 @@ static void usage(FILE *f) {
              "requeue\n");
 }
 
+/* train_comm adapters over comm/ (the trainer never includes MPI) */
+static void bcast_f32_hook(void *arg, float *buf, long long n) {
+  comm_broadcast_f32((comm *)arg, buf, (int64_t)n, 0);
+}
+
+static void abort_hook(void *arg, int code, const char *msg) {
+  comm_abort((const comm *)arg, code, "nvae-train: %s", msg);
+}
+
+/* The end of every path after comm_init: an error all ranks share is printed by rank 0 only. */
+static int finish(comm *cm, int code, const char *msg) {
+  if (code && msg && comm_rank(cm) == 0) fprintf(stderr, "nvae-train: %s\n", msg);
+  fflush(stdout);
+  comm_finalize(cm);
+  return code;
+}
+
+static int run(int argc, char **argv, comm *cm);
+
 int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0); /* Slurm captures stdout to a file: one line at a time */
+  nvae_err e = {0};
+  comm *cm = NULL;
+  if (comm_init(&argc, &argv, &cm, &e)) { /* before any thread */
+    fprintf(stderr, "nvae-train: %s\n", e.msg);
+    return e.code ? e.code : NVAE_EXIT_USAGE;
+  }
+  return run(argc, argv, cm);
+}
+
+static int run(int argc, char **argv, comm *cm) {
   struct option longopts[N_FLAGS + 1];
   for (int i = 0; i < N_FLAGS; i++) longopts[i] = flags[i].opt;
   memset(&longopts[N_FLAGS], 0, sizeof longopts[N_FLAGS]);
   const char *config_path = NULL, *run_dir_arg = NULL, *resume = NULL;
   int reshard = 0, dry = 0, c;
-  setvbuf(stdout, NULL, _IOLBF, 0); /* Slurm captures stdout to a file: one line at a time */
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
     case 'c': config_path = optarg; break;
@@ -65,16 +101,14 @@ int main(int argc, char **argv) {
     case 'R': resume = optarg; break;
     case 'S': reshard = 1; break;
     case 'd': dry = 1; break;
-    case 'h': usage(stdout); return NVAE_EXIT_OK;
-    default:
-      fprintf(stderr, "nvae-train: see nvae-train --help\n");
-      return NVAE_EXIT_USAGE;
+    case 'h':
+      if (comm_rank(cm) == 0) usage(stdout);
+      return finish(cm, NVAE_EXIT_OK, NULL);
+    default: return finish(cm, NVAE_EXIT_USAGE, "see nvae-train --help");
     }
   }
-  if (!config_path) {
-    fprintf(stderr, "nvae-train: --config FILE is required (see nvae-train --help)\n");
-    return NVAE_EXIT_USAGE;
-  }
+  if (!config_path)
+    return finish(cm, NVAE_EXIT_USAGE, "--config FILE is required (see nvae-train --help)");
   nvae_config *cfg = nvae_malloc(sizeof *cfg);
   nvae_err e = {0};
   if (config_load(config_path, cfg, &e)) goto fail;
@@ -89,6 +123,7 @@ int main(int argc, char **argv) {
     if (config_apply_override(cfg, argv[i], &e)) goto fail;
   }
   if (config_validate(cfg, &e)) goto fail;
+  comm_set_timeout(cm, cfg->comm.timeout_s); /* the watchdog for every later collective */
 
   char run_dir[NVAE_CFG_PATH_LEN];
   run_dir_resolve(cfg, config_path, run_dir_arg, run_dir, sizeof run_dir);
@@ -112,13 +147,28 @@ int main(int argc, char **argv) {
       goto fail;
     }
   }
-  train_opts o = {config_path, run_dir, dry, {0, 1, NULL, NULL, NULL}};
+  train_opts o = {config_path, run_dir, dry, {0}};
+  o.comm.rank = comm_rank(cm);
+  o.comm.world = comm_size(cm);
+  if (o.comm.world > 1) {
+    o.comm.allreduce_sum = comm_allreduce_sum_f64_hook;
+    o.comm.allreduce_grads = comm_allreduce_avg_f32_hook;
+    o.comm.broadcast_f32 = bcast_f32_hook;
+    o.comm.abort = abort_hook;
+    o.comm.arg = cm;
+    if (o.comm.rank == 0 && !dry) {
+      char line[256];
+      comm_describe(cm, line, sizeof line);
+      printf("comm             %d ranks, %s\n", o.comm.world, line);
+    }
+  }
+  /* train_run ends the job itself (comm_abort) for an error on one rank only; what comes back is
+   * an error every rank took together */
   int rc = train_run(cfg, &o, &e);
   if (rc) goto fail;
   free(cfg);
-  return NVAE_EXIT_OK;
+  return finish(cm, NVAE_EXIT_OK, NULL);
 fail:
-  fprintf(stderr, "nvae-train: %s\n", e.msg);
   free(cfg);
-  return e.code ? e.code : NVAE_EXIT_RUNTIME;
+  return finish(cm, e.code ? e.code : NVAE_EXIT_RUNTIME, e.msg);
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const double MIB = 1.0 / (1024.0 * 1024.0);
 
@@ -84,6 +85,7 @@ static data_shape assumed_shape(const nvae_config *cfg) {
  * the parameter, gradient, buffer and optimizer sizes, and the plan (built without memory) the
  * activation arena for the batch. That is how the CelebA-64 model is inspected on a CPU machine. */
 static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
+  if (o->comm.rank != 0) return 0; /* under mpirun: one table, from rank 0 */
   loader *l = NULL;
   data_shape d;
   int64_t ipe = 0;
@@ -146,6 +148,32 @@ static void model_hooks_from_comm(const train_comm *c, model_options *mo) {
   }
 }
 
+/* An error on this rank only (I/O on rank 0, a read error in one rank's loader, ...): the other
+ * ranks would wait in their next collective, so with world > 1 the job ends here through the
+ * abort hook ("[rank r/N host] msg", exit code rc on every rank). Returns rc at world size 1. */
+static int fail_alone(const train_comm *c, int rc, const nvae_err *e) {
+  if (c->world > 1 && c->abort) c->abort(c->arg, rc ? rc : NVAE_EXIT_RUNTIME, e->msg);
+  return rc;
+}
+
+/* Set-up checks (before the first step): every rank learns whether any rank failed, with one
+ * collective per check that every rank issues in the same order. When every rank failed (the same
+ * config and dataset: the usual case) each returns its error; nvae-train prints it once (rank 0)
+ * and every rank exits with its code. When only some failed, those end the job through the abort
+ * hook with their message, and the others wait for that abort (and abort themselves after 60 s).
+ * So a nonzero return always means this rank failed. */
+static int setup_agree(const train_comm *c, int rc, nvae_err *e) {
+  if (c->world <= 1 || !c->allreduce_sum) return rc;
+  double failed = rc != 0;
+  c->allreduce_sum(c->arg, &failed, 1);
+  if (failed == 0) return 0;
+  if (failed == (double)c->world) return rc;
+  if (rc) return fail_alone(c, rc, e);
+  sleep(60); /* the failing rank's abort ends this process first */
+  nvae_errf(e, NVAE_EXIT_RUNTIME, "set-up failed on another rank, which did not end the job");
+  return fail_alone(c, NVAE_EXIT_RUNTIME, e);
+}
+
 typedef struct interval {
   double sums[8]; /* loss, recon, kl, nelbo, bpd, sr, bnreg, grad_norm */
   int steps;
@@ -178,20 +206,26 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
 
   /* ---- bad input, all before the first step ---- */
   loader *tl = NULL;
-  if (open_train_loader(cfg, comm, &tl, e)) return e->code;
+  if (setup_agree(comm, open_train_loader(cfg, comm, &tl, e), e)) return e->code;
   loader_info li = loader_get_info(tl);
   char vsplit[64];
   nvae_err ve = {0};
-  if (evaluate_pick_split(cfg->data.path, cfg->data.split_valid, vsplit, sizeof vsplit, &ve)) {
+  int vrc = evaluate_pick_split(cfg->data.path, cfg->data.split_valid, vsplit, sizeof vsplit, &ve);
+  if (vrc) nvae_errf(e, NVAE_EXIT_USAGE, "data.split_valid: %s", ve.msg);
+  if (setup_agree(comm, vrc, e)) {
     loader_close(tl);
-    return nvae_errf(e, NVAE_EXIT_USAGE, "data.split_valid: %s", ve.msg);
+    return e->code;
   }
   data_shape d = {li.channels, li.src_height, li.src_width};
   model_geometry g;
   model_arch arch;
   op_ctx ctx;
-  if (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e) ||
-      train_make_ctx(cfg, &ctx, e)) {
+  if (setup_agree(comm,
+                  (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e) ||
+                   train_make_ctx(cfg, &ctx, e))
+                      ? NVAE_EXIT_USAGE
+                      : 0,
+                  e)) {
     loader_close(tl);
     return NVAE_EXIT_USAGE;
   }
@@ -200,13 +234,19 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   config_model_options(cfg, &g, B, &mo);
   model_hooks_from_comm(comm, &mo);
   model *m = NULL;
-  if (model_create(&arch, &mo, &ctx, &m, e)) {
+  if (setup_agree(comm, model_create(&arch, &mo, &ctx, &m, e), e)) {
     loader_close(tl);
     op_ctx_free(&ctx);
     return e->code;
   }
   model_init_params(m, (uint64_t)cfg->train.seed);
   const registry *reg = model_registry(m);
+  /* Every rank starts from rank 0's parameters, BN statistics and SR vectors (the same seed gives
+   * the same values anyway; this makes it so whatever initialisation did). Host arenas: the CPU
+   * backend is the only one the trainer runs today. */
+  train_comm_bcast(comm, model_params(m), (long long)reg->param_arena_numel);
+  train_comm_bcast(comm, model_buffers(m), (long long)reg->buffer_arena_numel);
+  train_comm_bcast(comm, model_sr_vectors(m), (long long)reg->sr_vector_numel);
   train_optim opt;
   train_optim_init(&opt, cfg, &ctx, reg->param_arena_numel);
   sched s;
@@ -214,7 +254,8 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   const int binary = cfg->model.decoder == NVAE_DECODER_BERNOULLI;
 
   run_dir rd;
-  int rc = run_dir_open(&rd, o->run_dir, cfg, comm->rank, e);
+  /* rank 0 alone creates and writes the run directory (run_dir.writer) */
+  int rc = setup_agree(comm, run_dir_open(&rd, o->run_dir, cfg, comm->rank, e), e);
   if (rank0 && !rc) {
     printf("run directory    %s\n", o->run_dir);
     printf("dataset          %s split %s: %lld images %dx%dx%d (padded to %d), validation on "
@@ -247,6 +288,8 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   interval iv = {{0}, 0, now_s(), 0};
   double ema_step = 0, train_seconds = 0;
   int64_t skipped = 0, streak = 0, step = 0, last_eval = -1;
+  int agreed = 0; /* rc is an error every rank took together (non-finite streak, set-up) */
+  if (rc) agreed = 1;
   model_losses L;
 
   for (step = 0; step < total && !rc; step++) {
@@ -261,10 +304,15 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
     const double lr = sched_lr(&s, step);
     model_objective ob = {beta, cfg->train.kl_balance, lambda, 4};
+    /* keys = the samples' positions in the GLOBAL batch (global_offset + j): rank r of W with
+     * batch B holds positions [r·B, (r+1)·B) of the global batch of W·B */
     model_batch mb = {x, b->n, keys, seed, (uint32_t)step};
     model_train_step(m, &ctx, &mb, &ob, &L);
     float *grads = model_grads(m);
-    /* gradients averaged across ranks here (bucketed all-reduce: the distributed issue) */
+    /* The local gradients are of the mean over the local batch; their average over the ranks is
+     * the gradient of the mean over the global batch (sync-BN and global KL balancing make the
+     * forward pass the global batch's). One blocking all-reduce over the whole arena for now;
+     * buckets overlapped with backward come later. */
     train_comm_grads(comm, grads, (long long)reg->param_arena_numel);
 
     /* Non-finite check: the same decision on every rank (counts summed across ranks). */
@@ -279,6 +327,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
                "row, limit %d)\n",
                (long long)step + 1, bad, (long long)streak, cfg->train.nonfinite_max_skips);
       if (streak >= cfg->train.nonfinite_max_skips) {
+        agreed = 1;
         rc = nvae_errf(e, NVAE_EXIT_RUNTIME,
                        "%lld consecutive steps with non-finite loss or gradients (limit "
                        "train.nonfinite_max_skips = %d) at step %lld: lower optim.lr or set "
@@ -312,8 +361,14 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
                             1e3 * iv.step_seconds / iv.steps, ema_step * (double)(total - done),
                             skipped, binary};
       rc = train_log_progress(&rd, &ls, e);
-      if (!rc && (done % group_every == 0 || done == log_every))
-        rc = train_log_groups(&rd, done, &L, e);
+      if (!rc && (done % group_every == 0 || done == log_every)) {
+        /* per-group KL averaged over the ranks (the balancing coefficients are already global
+         * with kl_balance_scope global); active units are rank 0's batch */
+        model_losses Lg = L;
+        train_comm_sum(comm, Lg.kl_group, Lg.n_groups);
+        for (int k = 0; k < Lg.n_groups; k++) Lg.kl_group[k] /= comm->world;
+        rc = train_log_groups(&rd, done, &Lg, e);
+      }
       iv = (interval){{0}, 0, now_s(), 0};
     }
     if (!rc && cfg->log.image_every_steps > 0 && done % cfg->log.image_every_steps == 0)
@@ -344,6 +399,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
              (long long)step, step > 0 ? 1e3 * train_seconds / (double)(step - skipped) : 0.0,
              (long long)skipped, path);
   }
+  if (rc && !agreed) fail_alone(comm, rc, e); /* never returns with world > 1 */
   free(x);
   free(keys);
   run_dir_close(&rd);

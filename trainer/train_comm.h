@@ -1,7 +1,8 @@
-/* What the trainer needs from the other ranks, as a placeholder until comm/ is wired in: rank,
- * world size, and an in-place sum of doubles across ranks (gradient buckets will get their own
- * typed all-reduce). With allreduce_sum == NULL the process is alone (world size 1) and every
- * reduction is the identity. Code paths never assume world size 1: they call the hook. */
+/* What the trainer needs from the other ranks, without including MPI: rank, world size, an
+ * in-place sum of doubles across ranks, the gradient average, the parameter broadcast and the job
+ * abort. tools/nvae-train.c fills it from comm/ (comm.h); with allreduce_sum == NULL the process
+ * is alone (world size 1) and every reduction is the identity. Code paths never assume world
+ * size 1: they call the hooks, which are no-ops at world size 1. */
 #ifndef NVAE_TRAINER_TRAIN_COMM_H
 #define NVAE_TRAINER_TRAIN_COMM_H
 
@@ -12,8 +13,14 @@ extern "C" {
 typedef struct train_comm {
   int rank, world;
   void (*allreduce_sum)(void *arg, double *buf, int n);
-  /* Future: average the gradient arena over ranks (bucketed, overlapped with backward). */
+  /* The gradient arena averaged over ranks, in place (today one blocking call over the whole
+   * arena; bucketed and overlapped with backward later). */
   void (*allreduce_grads)(void *arg, float *grads, long long n);
+  /* Rank 0's values to every rank, in place (initial parameters, buffers, SR vectors). */
+  void (*broadcast_f32)(void *arg, float *buf, long long n);
+  /* A fatal error on this rank only: print "[rank r/N host] msg" and end the whole job with
+   * `code`. Never returns. NULL: the trainer returns the error instead (world size 1). */
+  void (*abort)(void *arg, int code, const char *msg);
   void *arg;
 } train_comm;
 
@@ -23,6 +30,10 @@ static inline void train_comm_sum(const train_comm *c, double *buf, int n) {
 
 static inline void train_comm_grads(const train_comm *c, float *grads, long long n) {
   if (c && c->allreduce_grads && c->world > 1) c->allreduce_grads(c->arg, grads, n);
+}
+
+static inline void train_comm_bcast(const train_comm *c, float *buf, long long n) {
+  if (c && c->broadcast_f32 && c->world > 1) c->broadcast_f32(c->arg, buf, n);
 }
 
 #ifdef __cplusplus

@@ -345,7 +345,7 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
 
   /* parameters after the Adamax trajectory: the updates θ − θ0 agree */
   worst wa[1] = {{0}};
-  double d2 = 0, u2 = 0;
+  double d2 = 0, u2 = 0, worst_param = 0;
   for (int i = 0; i < r->n_tensors; i++) {
     const reg_tensor *t = &r->tensors[i];
     if (t->kind != REG_PARAM) continue;
@@ -353,13 +353,19 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
     char name[REG_NAME_MAX + 16];
     snprintf(name, sizeof name, "adamax/%s", t->name);
     if (h5_read(f, name, ref, t->numel)) {
-      double td = 0, tu = 0;
+      double td = 0, tu = 0, tp = 0;
       for (int64_t k = 0; k < t->numel; k++) {
         double dc = (double)theta[t->offset + k] - theta0[t->offset + k];
         double dr = ref[k] - theta0[t->offset + k];
         td += (dc - dr) * (dc - dr);
         tu += dr * dr;
+        tp += ref[k] * ref[k];
       }
+      /* the bound on the parameters themselves: every tensor within 1e-4 relative */
+      CHECK(sqrt(td) <= 1e-4 * sqrt(tp) + 1e-6 * sqrt((double)t->numel),
+            "%s: parameters of %s after %d Adamax steps: |θC - θR| %.3g, |θR| %.3g", pc->name,
+            t->name, ADAMAX_STEPS, sqrt(td), sqrt(tp));
+      if (tp > 0) worst_param = fmax(worst_param, sqrt(td / tp));
       d2 += td;
       u2 += tu;
       keep_worst(wa, 1, t->name, sqrt(td / (tu + 1e-30)), sqrt(td / (tu + 1e-30)));
@@ -375,8 +381,8 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
     free(ref);
   }
   printf("  %d Adamax steps: |update C - update ref| / |update ref| = %.2e overall, worst tensor "
-         "%.2e (%s)\n",
-         ADAMAX_STEPS, sqrt(d2 / u2), wa[0].rel, wa[0].name);
+         "%.2e (%s); parameters: worst tensor |θC - θR| / |θR| = %.2e\n",
+         ADAMAX_STEPS, sqrt(d2 / u2), wa[0].rel, wa[0].name, worst_param);
   H5Fclose(f);
   remove(in);
   remove(out);
