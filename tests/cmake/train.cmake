@@ -14,16 +14,17 @@ if(TARGET nvae-train AND TARGET nvae-sample AND TARGET nvae-eval)
            COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/train/test_train_cli.sh
                    $<TARGET_FILE_DIR:nvae-train> ${PROJECT_SOURCE_DIR} errors)
   set_tests_properties(test_train_cli_errors PROPERTIES LABELS unit SKIP_RETURN_CODE 77
-                       TIMEOUT 300)
+                       TIMEOUT 300 ENVIRONMENT "${NVAE_MPI_TEST_ENV}")
   add_test(NAME test_train_fmnist_short
            COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/train/test_train_cli.sh
                    $<TARGET_FILE_DIR:nvae-train> ${PROJECT_SOURCE_DIR} short)
   set_tests_properties(test_train_fmnist_short PROPERTIES LABELS integration
-                       SKIP_RETURN_CODE 77 TIMEOUT 900 ENVIRONMENT "OMP_NUM_THREADS=2")
+                       SKIP_RETURN_CODE 77 TIMEOUT 900
+                       ENVIRONMENT "OMP_NUM_THREADS=2;${NVAE_MPI_TEST_ENV}")
   # The learning check of tools/learning-check.sh: 200 steps of fmnist-small, NELBO <= 285.
   add_test(NAME test_learning_fmnist
            COMMAND sh ${PROJECT_SOURCE_DIR}/tools/learning-check.sh 200
                    $<TARGET_FILE_DIR:nvae-train>)
   set_tests_properties(test_learning_fmnist PROPERTIES LABELS integration SKIP_RETURN_CODE 77
-                       TIMEOUT 1800 ENVIRONMENT "OMP_NUM_THREADS=2")
+                       TIMEOUT 1800 ENVIRONMENT "OMP_NUM_THREADS=2;${NVAE_MPI_TEST_ENV}")
 endif()

@@ -6,5 +6,5 @@ if(TARGET nvae-train AND TARGET nvae-prep AND MPIEXEC_EXECUTABLE)
                    $<TARGET_FILE_DIR:nvae-train> ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE})
   set_tests_properties(test_train_mpi_equiv PROPERTIES LABELS mpi SKIP_RETURN_CODE 77 TIMEOUT 300
                        ENVIRONMENT
-                       "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
+                       "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1;${NVAE_MPI_TEST_ENV}")
 endif()
