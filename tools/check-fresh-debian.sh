@@ -15,7 +15,9 @@ rm -rf "$root/root/nvae-train"
 git -C "$repo" clone -q "$repo" "$root/root/nvae-train"
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
-trap 'umount "$root/proc" "$root/dev" 2>/dev/null || true' EXIT
+# hwloc (under Open MPI) reads the CPU topology from /sys, which every real machine has
+mountpoint -q "$root/sys" || mount --bind /sys "$root/sys"
+trap 'umount "$root/proc" "$root/dev" "$root/sys" 2>/dev/null || true' EXIT
 status=0
 chroot "$root" /bin/bash -c 'cd /root/nvae-train && bash tools/demo.sh' || status=1
 chroot "$root" /bin/bash -c 'cd /root/nvae-train && bash tools/run-tests.sh' || status=1
