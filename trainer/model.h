@@ -116,8 +116,10 @@ void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_o
                       model_losses *out);
 
 /* Evaluation (BN in eval mode, no gradients): per image, the NELBO (recon + Σ KL, nats) and the
- * importance-weighted log p(x) with iw_samples samples (NVAE.md §8.1); iw_samples = 1 gives
- * log p̂ = −NELBO. Arrays have b->batch entries. */
+ * importance-weighted log p(x) with iw_samples samples (NVAE.md §8.1). With iw_samples = 1,
+ * log p̂ is the single-sample bound −recon − log q + log p, which equals −NELBO only when the KL
+ * is the same single-sample estimate (flows on); without flows the NELBO uses the analytic KL and
+ * the two differ by the KL's sampling noise. Arrays have b->batch entries. */
 void model_eval_batch(model *m, op_ctx *ctx, const model_batch *b, int iw_samples,
                       double *nelbo, double *log_px);
 
