@@ -11,9 +11,10 @@ set -u
 STEPS=${1:-200}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${2:-$HERE/build/tools}
-LIMIT=285
+LIMIT=285   # 200 steps: official 271.6 + 5 %; 600 steps: the target 268 (below)
 SRC=/usr/share/datasets/fashion-mnist
 case $STEPS in 200|600) ;; *) echo "learning-check: STEPS must be 200 or 600"; exit 2 ;; esac
+[ "$STEPS" = 600 ] && LIMIT=268
 for b in nvae-prep nvae-train nvae-eval; do
   [ -x "$BIN/$b" ] || { echo "learning-check: $BIN/$b not built"; exit 2; }
 done
@@ -44,7 +45,10 @@ OUT=$("$BIN/nvae-eval" --checkpoint "$RUN" --data "$DATA" --split test --iw-samp
   --max-images 1000) || { echo "learning-check: nvae-eval failed"; exit 1; }
 echo "$OUT"
 NELBO=$(echo "$OUT" | awk '/^NELBO/ {print $2}')
-echo "learning-check: $STEPS steps, validation NELBO $NELBO nats (official 271.6 at 200 steps; pass <= $LIMIT)"
+# The official code's figures for this schedule (the issue's measurements): 271.6 after 200 steps,
+# 255.4 after 600 (seeds: 255.2, 255.7).
+if [ "$STEPS" = 600 ]; then OFFICIAL=255.4; else OFFICIAL=271.6; fi
+echo "learning-check: $STEPS steps, validation NELBO $NELBO nats (official $OFFICIAL; pass <= $LIMIT)"
 if [ "$STEPS" = 200 ]; then
   awk -v v="$NELBO" -v l=$LIMIT 'BEGIN { exit !(v <= l) }' || { echo "FAIL"; exit 1; }
 fi
