@@ -67,6 +67,18 @@ static void abort_hook(void *arg, int code, const char *msg) {
   comm_abort((const comm *)arg, code, "nvae-train: %s", msg);
 }
 
+static void *grads_start_hook(void *arg, float *buf, long long n) {
+  return comm_allreduce_f32_start((comm *)arg, buf, (int64_t)n, 1);
+}
+static void grads_wait_hook(void *arg, void *request) { comm_wait((comm *)arg, request); }
+static void progress_hook(void *arg) { comm_progress((comm *)arg); }
+static void stats_hook(void *arg, double *seconds, double *collectives, double *bytes) {
+  const comm *c = arg;
+  *seconds = comm_stats_seconds(c);
+  *collectives = (double)comm_stats_collectives(c);
+  *bytes = (double)comm_stats_bytes(c);
+}
+
 /* The end of every path after comm_init: an error all ranks share is printed by rank 0 only. */
 static int finish(comm *cm, int code, const char *msg) {
   if (code && msg && comm_rank(cm) == 0) fprintf(stderr, "nvae-train: %s\n", msg);
@@ -155,6 +167,10 @@ static int run(int argc, char **argv, comm *cm) {
     o.comm.allreduce_grads = comm_allreduce_avg_f32_hook;
     o.comm.broadcast_f32 = bcast_f32_hook;
     o.comm.abort = abort_hook;
+    o.comm.grads_start = grads_start_hook;
+    o.comm.grads_wait = grads_wait_hook;
+    o.comm.progress = progress_hook;
+    o.comm.stats = stats_hook;
     o.comm.arg = cm;
     if (o.comm.rank == 0 && !dry) {
       char line[256];

@@ -140,6 +140,7 @@ typedef struct nvae_comm_config {
   nvae_transport transport;
   double timeout_s;
   double bucket_mb;
+  int64_t param_check_every_steps; /* 0 = off */
 } nvae_comm_config;
 
 typedef struct nvae_config {

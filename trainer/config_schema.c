@@ -271,6 +271,9 @@ const config_key config_keys[] = {
              "number."},
     {F(comm.bucket_mb), .type = CONFIG_FLOAT, .def = "25.0", GT(0.0), LE(65536.0),
      .help = "Size of the gradient all-reduce buckets in MiB (as PyTorch DDP's bucket_cap_mb)."},
+    {F(comm.param_check_every_steps), .type = CONFIG_INT64, .def = "1000", GE(0),
+     .help = "Every this many steps, check by hash that every rank holds the same parameters "
+             "(a silent divergence ends the job, naming the ranks); 0 = off."},
 };
 
 const int config_num_keys = (int)(sizeof config_keys / sizeof config_keys[0]);

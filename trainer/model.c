@@ -142,6 +142,7 @@ int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, 
   alloc_layer_arenas(m, ctx);
 
   build_plans(&m->train, &m->sample, arch, r, opt->max_batch);
+  model_grad_ready_build(m);
   m->act_floats = m->train.arena_floats > m->sample.arena_floats ? m->train.arena_floats
                                                                  : m->sample.arena_floats;
   m->dact_floats = m->train.grad_floats; /* only the training plan runs backward */
@@ -162,6 +163,7 @@ void model_free(model *m) {
   free(m->wnorm_off);
   free(m->mask_off);
   free(m->bn_save_off);
+  model_grad_ready_free(m);
   plan_free(&m->train);
   plan_free(&m->sample);
   registry_free(&m->reg);

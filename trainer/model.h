@@ -40,6 +40,11 @@ typedef struct model model;
 typedef struct model_hooks {
   void (*allreduce_sum)(void *arg, double *buf, int n); /* in place, across ranks */
   void *arg;
+  /* Called during model_train_step's backward once the gradient of the parameter tensor at
+   * [offset, offset + numel) of the gradient arena (elements) is final, in an order that is the
+   * same on every rank; every parameter tensor is reported once per step. NULL: not called. */
+  void (*grad_ready)(void *arg, int64_t offset, int64_t numel);
+  void *grad_ready_arg;
 } model_hooks;
 
 typedef struct model_options {

@@ -62,7 +62,8 @@ static tensor conv_norm(model *m, int conv) {
   return on_device(m, tensor_1d(m->wnorm + m->wnorm_off[conv], m->reg.convs[conv].cout));
 }
 
-/* ---- weight normalisation (NVAE.md §1.1): once per forward, backward once per step ---- */
+/* ---- weight normalisation (NVAE.md §1.1): forward once per step; the backward of each conv runs
+ * right after its last backward node (model_grad_ready.c) ---- */
 
 void model_weight_norm_forward(model *m, op_ctx *ctx) {
   for (int i = 0; i < m->reg.n_convs; i++) {
@@ -75,17 +76,15 @@ void model_weight_norm_forward(model *m, op_ctx *ctx) {
   }
 }
 
-void model_weight_norm_backward(model *m, op_ctx *ctx) {
-  for (int i = 0; i < m->reg.n_convs; i++) {
-    if (m->weff_off[i] < 0) continue;
-    const reg_conv *c = &m->reg.convs[i];
-    tensor v = model_param(m, c->weight), g = model_param(m, c->log_norm);
-    tensor dv = model_grad(m, c->weight), dg = model_grad(m, c->log_norm);
-    tensor dw = model_conv_dweight(m, i), n = conv_norm(m, i);
-    tensor mk = c->kind == REG_CONV_AR ? conv_mask(m, i) : (tensor){0};
-    m->ops->weight_norm_backward(ctx, &v, &g, c->kind == REG_CONV_AR ? &mk : NULL, &n, &dw, &dv,
-                                 &dg);
-  }
+void model_weight_norm_backward_conv(model *m, op_ctx *ctx, int i) {
+  if (m->weff_off[i] < 0) return; /* a plain conv: its gradient is already the parameter's */
+  const reg_conv *c = &m->reg.convs[i];
+  tensor v = model_param(m, c->weight), g = model_param(m, c->log_norm);
+  tensor dv = model_grad(m, c->weight), dg = model_grad(m, c->log_norm);
+  tensor dw = model_conv_dweight(m, i), n = conv_norm(m, i);
+  tensor mk = c->kind == REG_CONV_AR ? conv_mask(m, i) : (tensor){0};
+  m->ops->weight_norm_backward(ctx, &v, &g, c->kind == REG_CONV_AR ? &mk : NULL, &n, &dw, &dv,
+                               &dg);
 }
 
 /* ---- per-node helpers ---- */
@@ -374,6 +373,7 @@ void model_plan_backward(model *m, op_ctx *ctx, const plan *p, int batch) {
       m->ops->zero(ctx, g.data, tensor_bytes(&g));
     }
     node_backward(m, ctx, p, n, batch);
+    if (p == &m->train) model_grad_ready_at(m, ctx, i);
   }
 }
 

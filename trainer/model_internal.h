@@ -147,6 +147,12 @@ struct model {
   int last_batch;    /* B of the last train-plan forward (for model_get_eps) */
   double kl_alpha[MODEL_MAX_GROUPS];
   bn_sync sync; /* from the hooks when opt.sync_bn */
+
+  /* Gradient readiness (model_grad_ready.c), CSR lists over backward positions 0..n_nodes of the
+   * train plan (n_nodes = before the walk): after position i the weight-norm backward of
+   * ready_convs[ready_conv_start[i] ..) runs and the parameter tensors
+   * ready_tensors[ready_start[i] .. ready_start[i+1]) are final. */
+  int *ready_conv_start, *ready_convs, *ready_start, *ready_tensors;
 };
 
 /* model_plan.c */
@@ -165,7 +171,8 @@ tensor model_grad(model *m, int tensor_index);
 tensor model_conv_weight(model *m, int conv);  /* effective weight (weff or the plain param) */
 tensor model_conv_dweight(model *m, int conv); /* its gradient (dweff or the plain grad) */
 void model_weight_norm_forward(model *m, op_ctx *ctx);
-void model_weight_norm_backward(model *m, op_ctx *ctx);
+/* Effective-weight gradient of conv i → V and log g (accumulated); no-op for plain convs. */
+void model_weight_norm_backward_conv(model *m, op_ctx *ctx, int i);
 /* Forward over the plan's nodes (skips NODE_F_IW nodes unless with_iw). */
 void model_plan_forward(model *m, op_ctx *ctx, const plan *p, int batch, int with_iw);
 /* Backward in reverse order; the activation gradients must be seeded first. */
@@ -173,6 +180,12 @@ void model_plan_backward(model *m, op_ctx *ctx, const plan *p, int batch);
 /* ε of every group from Philox (purpose PHILOX_LATENT_EPS), keyed by each image's sample key. */
 void model_fill_eps(model *m, op_ctx *ctx, const plan *p, int batch, const uint32_t *keys,
                     uint64_t seed, uint32_t step);
+
+/* model_grad_ready.c */
+void model_grad_ready_build(model *m); /* once the train plan exists */
+void model_grad_ready_free(model *m);
+/* Weight-norm backward of the convs final at position pos, then hooks.grad_ready per tensor. */
+void model_grad_ready_at(model *m, op_ctx *ctx, int pos);
 
 /* model_objective.c */
 /* SR (power iterations then σ̂ per conv) and BNreg; sums on the host. */

@@ -151,11 +151,14 @@ void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_o
   }
 
   /* backward */
+  /* The regularisers depend on the parameters alone: their gradients go in first, so that a
+   * parameter's gradient is final at its last backward node and the trainer can all-reduce it
+   * while backward goes on (model_grad_ready.c). */
   zero_gradients(m, ctx);
   seed_gradients(m, ctx, B, o->kl_beta, gamma);
-  model_plan_backward(m, ctx, p, B);
   model_regularisers_backward(m, ctx, o->lambda);
-  model_weight_norm_backward(m, ctx); /* effective-weight gradients → V and log g */
+  model_grad_ready_at(m, ctx, p->n_nodes);
+  model_plan_backward(m, ctx, p, B); /* + weight-norm backward per conv, grad_ready hooks */
   free(recon);
   free(kl);
 }

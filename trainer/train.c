@@ -6,15 +6,20 @@
 #include "dataset/loader.h"
 #include "kernels/backend.h"
 #include "trainer/batch_prep.h"
+#include "trainer/crc32c.h"
 #include "trainer/evaluate.h"
+#include "trainer/grad_buckets.h"
 #include "trainer/model_io.h"
 #include "trainer/model_registry.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
+#include "trainer/train_fault.h"
 #include "trainer/train_log.h"
 #include "trainer/train_optim.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,6 +76,44 @@ static int open_train_loader(const nvae_config *cfg, const train_comm *c, loader
   return 0;
 }
 
+/* The collectives of one training step at world size > 1 (DESIGN.md §3), predicted from the
+ * registry: sync-BN reduces 2C+1 doubles per BN layer in forward (Σx, Σx², count) and in backward
+ * (Σdy, Σdy·x̂, count); the gradient arena goes in buckets of comm.bucket_mb; global KL balancing
+ * reduces N+1 doubles while β < 1; the non-finite flag is one double. Log steps add a few small
+ * ones, validation its own. perf.json reports what was measured. */
+typedef struct comm_plan {
+  int bn_layers, buckets, kl_groups;
+  double collectives, bytes; /* with KL balancing on (the warm-up) */
+} comm_plan;
+
+static comm_plan comm_plan_of(const nvae_config *cfg, const registry *r, const train_comm *c) {
+  comm_plan p = {0};
+  double bn_bytes = 0;
+  if (cfg->train.sync_bn) {
+    p.bn_layers = r->n_bns;
+    for (int i = 0; i < r->n_bns; i++)
+      bn_bytes += 2.0 * (2 * r->bns[i].channels + 1) * sizeof(double);
+  }
+  grad_buckets gb;
+  grad_buckets_init(&gb, r, NULL, cfg->comm.bucket_mb * 1024.0 * 1024.0, c);
+  p.buckets = gb.n;
+  grad_buckets_free(&gb);
+  const int kl = cfg->train.kl_balance && cfg->train.kl_balance_scope == NVAE_KL_SCOPE_GLOBAL &&
+                 (!cfg->train.kl_beta_set || cfg->train.kl_beta < 1.0);
+  p.kl_groups = kl ? r->n_groups : 0;
+  p.collectives = 2.0 * p.bn_layers + p.buckets + (kl ? 1 : 0) + 1;
+  p.bytes = bn_bytes + (double)r->param_arena_numel * sizeof(float) +
+            (kl ? (r->n_groups + 1.0) * sizeof(double) : 0) + sizeof(double);
+  return p;
+}
+
+static void comm_plan_print(const comm_plan *p, double bucket_mb, int world) {
+  printf("collectives      per step at world size %d%s: %.0f = 2 x %d sync-BN layers + %d "
+         "gradient buckets (~%.0f MiB) + %d KL balancing (while beta < 1) + 1 non-finite flag; %.1f MB per rank\n",
+         world, world > 1 ? "" : " (when run with more ranks)", p->collectives, p->bn_layers,
+         p->buckets, bucket_mb, p->kl_groups ? 1 : 0, p->bytes / 1e6);
+}
+
 /* Dry run without the dataset: the image shape the model section implies (stated in the output):
  * Bernoulli → 1×28×28 (MNIST-like), otherwise 3×S×S with S = data.pad_to or 64. */
 static data_shape assumed_shape(const nvae_config *cfg) {
@@ -114,6 +157,8 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   }
   const registry *r = &reg;
   registry_print_summary(r, &arch, stdout);
+  comm_plan cp = comm_plan_of(cfg, r, &o->comm);
+  comm_plan_print(&cp, cfg->comm.bucket_mb, o->comm.world);
   const int B = cfg->train.batch_size;
   const double per_image =
       (double)model_estimate_activation_bytes(&arch, B) * MIB / (B > 0 ? B : 1);
@@ -199,6 +244,110 @@ static int validate(const nvae_config *cfg, const train_opts *o, model *m, op_ct
                               e);
 }
 
+/* model_hooks.grad_ready → the gradient buckets, with the NVAE_FAULT "nan" injection on the way:
+ * the first tensor reported in the step gets a NaN before its bucket is averaged. */
+typedef struct grad_ready_relay {
+  grad_buckets *gb;
+  float *grads;
+  op_ctx *ctx;
+  int poison;
+} grad_ready_relay;
+
+static void grad_poison(op_ctx *ctx, float *at, grad_ready_relay *r) {
+  const float nan = NAN;
+  ctx->ops->from_host(ctx, at, &nan, sizeof nan);
+  r->poison = 0;
+}
+
+static void grad_ready_forward(void *arg, int64_t offset, int64_t numel) {
+  grad_ready_relay *r = arg;
+  if (r->poison) grad_poison(r->ctx, r->grads + offset, r);
+  grad_buckets_ready(r->gb, offset, numel);
+}
+
+/* Where a step's time goes (DESIGN.md §3; the scaling study reads perf.json): data = loader and
+ * batch preparation, compute = forward + backward (the gradient average overlaps it; the part of
+ * the communication it could not hide is the wait at its end), optimizer = check, clip, update;
+ * comm = seconds blocked in collectives (sync-BN, bucket waits, flags). The first
+ * TIMING_WARMUP_STEPS steps are left out (first-touch allocation, the 40 power iterations). */
+enum { TIMING_WARMUP_STEPS = 2 };
+typedef struct step_timing {
+  int64_t steps;
+  double wall, data, compute, optim, comm, collectives, bytes;
+} step_timing;
+
+static void step_timing_add(step_timing *t, int64_t step, double data, double compute,
+                            double optim, double comm, double collectives, double bytes) {
+  if (step < TIMING_WARMUP_STEPS) return;
+  t->steps++;
+  t->wall += data + compute + optim;
+  t->data += data;
+  t->compute += compute;
+  t->optim += optim;
+  t->comm += comm;
+  t->collectives += collectives;
+  t->bytes += bytes;
+}
+
+/* <run_dir>/perf.json from rank 0: per-step means over the timed steps, averaged over the ranks
+ * (the wall time is the slowest rank's), the collectives and bytes per step, and images/s. */
+static int write_perf(const train_comm *c, const step_timing *t, const char *run_dir, int batch,
+                      nvae_err *e) {
+  double v[6] = {t->data, t->compute, t->optim, t->comm, t->collectives, t->bytes};
+  train_comm_sum(c, v, 6); /* the wall time stays rank 0's: the collectives pace every rank */
+  if (c->rank != 0 || t->steps == 0) return 0;
+  const double n = (double)t->steps, W = c->world;
+  char path[NVAE_CFG_PATH_LEN + 32];
+  snprintf(path, sizeof path, "%s/perf.json", run_dir);
+  FILE *f = fopen(path, "w");
+  if (!f) return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
+  fprintf(f,
+          "{\"world_size\": %d, \"batch_per_rank\": %d, \"timed_steps\": %lld, "
+          "\"images_per_s\": %.3f, \"step_ms\": %.3f, \"data_ms\": %.3f, \"compute_ms\": %.3f, "
+          "\"optimizer_ms\": %.3f, \"comm_ms\": %.3f, \"collectives_per_step\": %.2f, "
+          "\"comm_bytes_per_step\": %.0f}\n",
+          c->world, batch, (long long)t->steps, n * batch * W / t->wall, 1e3 * t->wall / n,
+          1e3 * v[0] / (n * W), 1e3 * v[1] / (n * W), 1e3 * v[2] / (n * W), 1e3 * v[3] / (n * W),
+          v[4] / (n * W), v[5] / (n * W));
+  if (fclose(f) != 0)
+    return nvae_errf(e, NVAE_EXIT_RUNTIME, "%s: write failed: %s", path, strerror(errno));
+  printf("timing           %.1f ms per step over %lld steps: data %.1f, compute %.1f (comm "
+         "blocked %.1f), optimizer %.1f; %.0f collectives and %.2f MB per step per rank; "
+         "%.1f images/s\n",
+         1e3 * t->wall / n, (long long)t->steps, 1e3 * v[0] / (n * W), 1e3 * v[1] / (n * W),
+         1e3 * v[3] / (n * W), 1e3 * v[2] / (n * W), v[4] / (n * W), v[5] / (n * W) / 1e6,
+         n * batch * W / t->wall);
+  return 0;
+}
+
+/* Every comm.param_check_every_steps: all ranks must hold bit-identical parameters (they start
+ * from rank 0's and apply the same averaged update). Each rank contributes the CRC-32C of its
+ * parameter arena in its own slot of a W-vector summed across ranks, so every rank learns every
+ * hash and the error names the first rank that differs from rank 0. Agreed: all ranks fail
+ * together. */
+static int check_params_agree(const train_comm *c, op_ctx *ctx, model *m, int64_t step,
+                              nvae_err *e) {
+  if (c->world <= 1 || !c->allreduce_sum) return 0;
+  const registry *r = model_registry(m);
+  size_t bytes = (size_t)r->param_arena_numel * sizeof(float);
+  float *host = nvae_malloc(bytes ? bytes : 1);
+  ctx->ops->to_host(ctx, host, model_params(m), bytes);
+  const uint32_t h = crc32c(host, bytes);
+  free(host);
+  double *all = nvae_calloc((size_t)c->world, sizeof(double));
+  all[c->rank] = (double)h;
+  c->allreduce_sum(c->arg, all, c->world);
+  int rc = 0;
+  for (int k = 1; k < c->world && !rc; k++)
+    if (all[k] != all[0])
+      rc = nvae_errf(e, NVAE_EXIT_RUNTIME,
+                     "parameters differ across ranks at step %lld: rank %d has crc32c %08x, rank "
+                     "0 has %08x (a rank diverged: non-deterministic reduction or memory fault)",
+                     (long long)step, k, (uint32_t)all[k], (uint32_t)all[0]);
+  free(all);
+  return rc;
+}
+
 int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (o->dry_run) return dry_run(cfg, o, e);
   const train_comm *comm = &o->comm;
@@ -233,6 +382,20 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   model_options mo;
   config_model_options(cfg, &g, B, &mo);
   model_hooks_from_comm(comm, &mo);
+  /* Gradient buckets all-reduced while backward runs (grad_buckets.h); world size 1: none. */
+  grad_buckets gb = {0};
+  const int bucketed = comm->world > 1 && comm->grads_start != NULL;
+  grad_ready_relay relay = {&gb, NULL, &ctx, 0};
+  if (bucketed) {
+    mo.hooks.grad_ready = grad_ready_forward;
+    mo.hooks.grad_ready_arg = &relay;
+  }
+  train_fault faults;
+  if (setup_agree(comm, train_fault_parse(getenv("NVAE_FAULT"), &faults, e), e)) {
+    loader_close(tl);
+    op_ctx_free(&ctx);
+    return e->code;
+  }
   model *m = NULL;
   if (setup_agree(comm, model_create(&arch, &mo, &ctx, &m, e), e)) {
     loader_close(tl);
@@ -241,6 +404,9 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   }
   model_init_params(m, (uint64_t)cfg->train.seed);
   const registry *reg = model_registry(m);
+  relay.grads = model_grads(m);
+  if (bucketed)
+    grad_buckets_init(&gb, reg, model_grads(m), cfg->comm.bucket_mb * 1024.0 * 1024.0, comm);
   /* Every rank starts from rank 0's parameters, BN statistics and SR vectors (the same seed gives
    * the same values anyway; this makes it so whatever initialisation did). Host arenas: the CPU
    * backend is the only one the trainer runs today. */
@@ -270,6 +436,13 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
            "on %d rank(s)\n",
            (long long)s.total_steps, (long long)li.batches_per_epoch, (long long)s.warmup_steps,
            B * comm->world, comm->world);
+    if (bucketed) {
+      printf("gradient buckets %d of about %.1f MiB (comm.bucket_mb), all-reduced during "
+             "backward\n",
+             gb.n, cfg->comm.bucket_mb);
+      comm_plan cp = comm_plan_of(cfg, reg, comm);
+      comm_plan_print(&cp, cfg->comm.bucket_mb, comm->world);
+    }
     fflush(stdout);
   }
 
@@ -292,28 +465,39 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (rc) agreed = 1;
   model_losses L;
 
+  step_timing tm = {0};
   for (step = 0; step < total && !rc; step++) {
+    const double t_step = now_s();
+    double cs0[3], cs1[3];
+    train_comm_stats(comm, cs0);
     const loader_batch *b = loader_next(tl, e);
     if (!b) {
       rc = e->code ? e->code : nvae_errf(e, NVAE_EXIT_RUNTIME, "the loader ended early");
       break;
     }
-    const double t_step = now_s();
     const int64_t epoch = step / ipe;
     batch_prep_run(&bp, b, (uint32_t)step, 0, x, keys);
+    const double t_data = now_s();
     const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
     const double lr = sched_lr(&s, step);
     model_objective ob = {beta, cfg->train.kl_balance, lambda, 4};
     /* keys = the samples' positions in the GLOBAL batch (global_offset + j): rank r of W with
      * batch B holds positions [r·B, (r+1)·B) of the global batch of W·B */
     model_batch mb = {x, b->n, keys, seed, (uint32_t)step};
-    model_train_step(m, &ctx, &mb, &ob, &L);
-    float *grads = model_grads(m);
     /* The local gradients are of the mean over the local batch; their average over the ranks is
      * the gradient of the mean over the global batch (sync-BN and global KL balancing make the
-     * forward pass the global batch's). One blocking all-reduce over the whole arena for now;
-     * buckets overlapped with backward come later. */
-    train_comm_grads(comm, grads, (long long)reg->param_arena_numel);
+     * forward pass the global batch's). With buckets the averaging starts inside backward. */
+    const fault_kind fault = train_fault_at(&faults, comm->rank, step + 1);
+    relay.poison = fault == FAULT_NAN; /* into the first bucket, before it is averaged */
+    if (bucketed) grad_buckets_begin_step(&gb);
+    model_train_step(m, &ctx, &mb, &ob, &L);
+    float *grads = model_grads(m);
+    if (relay.poison) grad_poison(&ctx, grads, &relay); /* not bucketed: before the average */
+    train_fault_act(fault, comm->rank, step + 1); /* kill, stall: test-only (NVAE_FAULT) */
+    if (bucketed) grad_buckets_finish(&gb);
+    else train_comm_grads(comm, grads, (long long)reg->param_arena_numel);
+    if (fault == FAULT_NANLOSS) L.loss = NAN; /* after it: only this rank knows */
+    const double t_backward = now_s();
 
     /* Non-finite check: the same decision on every rank (counts summed across ranks). */
     double bad = (double)train_optim_nonfinite(&ctx, grads, reg->param_arena_numel) +
@@ -340,9 +524,18 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     streak = 0;
     const double gnorm = train_optim_clip(&opt, &ctx, grads);
     train_optim_step(&opt, &ctx, model_params(m), grads, lr);
-    const double dt = now_s() - t_step;
+    const double t_end = now_s(), dt = t_end - t_step;
     train_seconds += dt;
     ema_step = ema_step == 0 ? dt : 0.9 * ema_step + 0.1 * dt;
+    train_comm_stats(comm, cs1);
+    step_timing_add(&tm, step, t_data - t_step, t_backward - t_data, t_end - t_backward,
+                    cs1[0] - cs0[0], cs1[1] - cs0[1], cs1[2] - cs0[2]);
+    if (cfg->comm.param_check_every_steps > 0 &&
+        (step + 1) % cfg->comm.param_check_every_steps == 0 &&
+        (rc = check_params_agree(comm, &ctx, m, step + 1, e))) {
+      agreed = 1;
+      break;
+    }
 
     /* ---- logging (averages over the interval and the ranks) ---- */
     const double vals[8] = {L.loss, L.recon, L.kl, L.nelbo, L.bpd, L.sr, L.bnreg, gnorm};
@@ -388,6 +581,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     rc = validate(cfg, o, m, &ctx, &g, &rd, step, (step - 1) / ipe, e);
   if (!rc && cfg->log.image_every_steps > 0 && step % cfg->log.image_every_steps != 0)
     rc = train_log_images(&rd, m, &ctx, &g, seed, step, x, keys, n_img, e);
+  if (!rc) rc = write_perf(comm, &tm, o->run_dir, B, e);
   if (!rc && rank0) {
     char path[NVAE_CFG_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/final/model.h5", o->run_dir);
@@ -402,6 +596,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (rc && !agreed) fail_alone(comm, rc, e); /* never returns with world > 1 */
   free(x);
   free(keys);
+  if (bucketed) grad_buckets_free(&gb);
   run_dir_close(&rd);
   train_optim_free(&opt, &ctx);
   loader_close(tl);

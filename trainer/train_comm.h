@@ -13,9 +13,17 @@ extern "C" {
 typedef struct train_comm {
   int rank, world;
   void (*allreduce_sum)(void *arg, double *buf, int n);
-  /* The gradient arena averaged over ranks, in place (today one blocking call over the whole
-   * arena; bucketed and overlapped with backward later). */
+  /* A range of the gradient arena averaged over ranks, in place and blocking. */
   void (*allreduce_grads)(void *arg, float *grads, long long n);
+  /* The same without blocking (grad_buckets.c): start returns a handle that wait completes (the
+   * range must not be touched in between); progress lets the transport move transfers on while
+   * backward runs (MPI progresses only inside calls). NULL start: blocking only. */
+  void *(*grads_start)(void *arg, float *grads, long long n);
+  void (*grads_wait)(void *arg, void *request);
+  void (*progress)(void *arg);
+  /* Counters since start-up: seconds spent blocked in collectives and waits, collectives issued,
+   * payload bytes. NULL: zeros. */
+  void (*stats)(void *arg, double *seconds, double *collectives, double *bytes);
   /* Rank 0's values to every rank, in place (initial parameters, buffers, SR vectors). */
   void (*broadcast_f32)(void *arg, float *buf, long long n);
   /* A fatal error on this rank only: print "[rank r/N host] msg" and end the whole job with
@@ -30,6 +38,11 @@ static inline void train_comm_sum(const train_comm *c, double *buf, int n) {
 
 static inline void train_comm_grads(const train_comm *c, float *grads, long long n) {
   if (c && c->allreduce_grads && c->world > 1) c->allreduce_grads(c->arg, grads, n);
+}
+
+static inline void train_comm_stats(const train_comm *c, double out[3]) {
+  out[0] = out[1] = out[2] = 0;
+  if (c && c->stats) c->stats(c->arg, &out[0], &out[1], &out[2]);
 }
 
 static inline void train_comm_bcast(const train_comm *c, float *buf, long long n) {

@@ -53,3 +53,12 @@ else()
 endif()
 set_tests_properties(${_comm_gpu_tests} PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 120
                      ENVIRONMENT "${NVAE_COMM_TEST_ENV}")
+
+# Sync-BN over real ranks with uneven batches (2, 5, 1) against one process on the concatenation.
+add_executable(test_syncbn_mpi comm/test_syncbn_mpi.c)
+target_link_libraries(test_syncbn_mpi PRIVATE nvae_testutil nvae_comm nvae_kernels)
+add_test(NAME test_syncbn_mpi_np3
+         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 3 --oversubscribe
+                 ${MPIEXEC_PREFLAGS} $<TARGET_FILE:test_syncbn_mpi> ${MPIEXEC_POSTFLAGS})
+set_tests_properties(test_syncbn_mpi_np3 PROPERTIES LABELS mpi TIMEOUT 120
+                     ENVIRONMENT "${NVAE_COMM_TEST_ENV}")
