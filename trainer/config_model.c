@@ -86,3 +86,11 @@ int config_model_loader_pad(const nvae_config *cfg) {
 int config_model_flip(const nvae_config *cfg, int channels) {
   return cfg->data.flip_set ? cfg->data.flip : channels == 3;
 }
+
+data_shape config_model_assumed_shape(const nvae_config *cfg) {
+  data_shape d;
+  if (cfg->model.decoder == NVAE_DECODER_BERNOULLI) d = (data_shape){1, 28, 28};
+  else d = (data_shape){3, 64, 64};
+  if (cfg->data.pad_to_set) d.height = d.width = cfg->data.pad_to;
+  return d;
+}

@@ -43,6 +43,9 @@ void config_model_options(const nvae_config *cfg, const model_geometry *g, int m
 
 /* The loader's pad_to for this config (LOADER_PAD_AUTO or a size). */
 int config_model_loader_pad(const nvae_config *cfg);
+/* The image shape the model section implies when no dataset is opened (--dry-run, nvae-bench):
+ * Bernoulli → 1×28×28 (MNIST-like), otherwise 3×S×S with S = data.pad_to or 64. */
+data_shape config_model_assumed_shape(const nvae_config *cfg);
 
 /* Whether training images are flipped: data.flip, auto = RGB data only. */
 int config_model_flip(const nvae_config *cfg, int channels);

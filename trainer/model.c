@@ -13,6 +13,7 @@ static float *dev_alloc(model *m, op_ctx *ctx, int64_t floats) {
   size_t bytes = (size_t)(floats > 0 ? floats : 1) * sizeof(float);
   float *p = m->ops->alloc(bytes);
   m->ops->zero(ctx, p, bytes);
+  m->device_bytes += bytes;
   return p;
 }
 
@@ -179,6 +180,7 @@ int64_t *model_counters(model *m) { return m->counters; }
 float *model_sr_vectors(model *m) { return m->sr; }
 int model_sr_initialized(const model *m) { return m->sr_initialized; }
 void model_set_sr_initialized(model *m, int on) { m->sr_initialized = on ? 1 : 0; }
+size_t model_device_bytes(const model *m) { return m->device_bytes; }
 size_t model_activation_bytes(const model *m) {
   return (size_t)(m->act_floats + m->dact_floats) * sizeof(float); /* with their gradients */
 }

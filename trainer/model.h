@@ -45,7 +45,13 @@ typedef struct model_hooks {
    * same on every rank; every parameter tensor is reported once per step. NULL: not called. */
   void (*grad_ready)(void *arg, int64_t offset, int64_t numel);
   void *grad_ready_arg;
+  /* Called by model_train_step between the forward pass with the objective and the backward pass
+   * (phase MODEL_PHASE_BACKWARD), so a benchmark can split the step's time. NULL: not called. */
+  void (*phase)(void *arg, int phase);
+  void *phase_arg;
 } model_hooks;
+
+enum { MODEL_PHASE_BACKWARD = 1 };
 
 typedef struct model_options {
   int max_batch;         /* per-rank batch the activation arena is sized for */
@@ -104,6 +110,16 @@ int model_sr_initialized(const model *m); /* 0 until the first power iteration (
 void model_set_sr_initialized(model *m, int on); /* after loading u, v from a checkpoint */
 size_t model_activation_bytes(const model *m);   /* the activation arena for max_batch (with the
                                                     same-sized arena of activation gradients) */
+/* Every byte the model holds on its device: parameters, gradients, buffers, layer arenas,
+ * activations and their gradients (all allocated once, at model_create). */
+size_t model_device_bytes(const model *m);
+/* Conv FLOPs of one training step per image (model_flops.c): forward, and backward (input and
+ * weight gradients; no input gradient for convs that read the image). Other ops are not counted
+ * (PERF.md §6: < 3 %). */
+void model_flops_per_image(const model *m, double *forward, double *backward);
+/* The same from an architecture, without allocating (nvae-train --dry-run). 0, or -1 when the
+ * architecture is invalid. */
+int model_estimate_flops(const model_arch *arch, double *forward, double *backward);
 /* What model_activation_bytes would be for an architecture and batch, without allocating
  * anything (nvae-train --dry-run). 0 for an invalid architecture. */
 size_t model_estimate_activation_bytes(const model_arch *arch, int max_batch);

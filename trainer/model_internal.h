@@ -153,6 +153,7 @@ struct model {
    * ready_convs[ready_conv_start[i] ..) runs and the parameter tensors
    * ready_tensors[ready_start[i] .. ready_start[i+1]) are final. */
   int *ready_conv_start, *ready_convs, *ready_start, *ready_tensors;
+  size_t device_bytes; /* everything dev_alloc gave this model */
 };
 
 /* model_plan.c */

@@ -154,6 +154,7 @@ void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_o
   /* The regularisers depend on the parameters alone: their gradients go in first, so that a
    * parameter's gradient is final at its last backward node and the trainer can all-reduce it
    * while backward goes on (model_grad_ready.c). */
+  if (m->opt.hooks.phase) m->opt.hooks.phase(m->opt.hooks.phase_arg, MODEL_PHASE_BACKWARD);
   zero_gradients(m, ctx);
   seed_gradients(m, ctx, B, o->kl_beta, gamma);
   model_regularisers_backward(m, ctx, o->lambda);

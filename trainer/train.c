@@ -6,6 +6,7 @@
 #include "dataset/loader.h"
 #include "kernels/backend.h"
 #include "trainer/batch_prep.h"
+#include "trainer/ckpt.h"
 #include "trainer/crc32c.h"
 #include "trainer/evaluate.h"
 #include "trainer/grad_buckets.h"
@@ -114,16 +115,6 @@ static void comm_plan_print(const comm_plan *p, double bucket_mb, int world) {
          p->buckets, bucket_mb, p->kl_groups ? 1 : 0, p->bytes / 1e6);
 }
 
-/* Dry run without the dataset: the image shape the model section implies (stated in the output):
- * Bernoulli → 1×28×28 (MNIST-like), otherwise 3×S×S with S = data.pad_to or 64. */
-static data_shape assumed_shape(const nvae_config *cfg) {
-  data_shape d;
-  if (cfg->model.decoder == NVAE_DECODER_BERNOULLI) d = (data_shape){1, 28, 28};
-  else d = (data_shape){3, 64, 64};
-  if (cfg->data.pad_to_set) d.height = d.width = cfg->data.pad_to;
-  return d;
-}
-
 /* --dry-run: the plan and the start-up table, without allocating any arena: the registry gives
  * the parameter, gradient, buffer and optimizer sizes, and the plan (built without memory) the
  * activation arena for the batch. That is how the CelebA-64 model is inspected on a CPU machine. */
@@ -142,7 +133,7 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
            li.src_width, (long long)ipe);
     loader_close(l);
   } else {
-    d = assumed_shape(cfg);
+    d = config_model_assumed_shape(cfg);
     printf("dataset          not opened (%s)\n                 assuming %dx%dx%d images\n",
            le.msg, d.channels, d.height, d.width);
   }
@@ -159,6 +150,11 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   registry_print_summary(r, &arch, stdout);
   comm_plan cp = comm_plan_of(cfg, r, &o->comm);
   comm_plan_print(&cp, cfg->comm.bucket_mb, o->comm.world);
+  double ff, fb;
+  if (model_estimate_flops(&arch, &ff, &fb) == 0)
+    printf("conv FLOPs       %.2f GFLOP per image forward, %.2f forward + backward (plan count; "
+           "other ops not counted)\n",
+           ff / 1e9, (ff + fb) / 1e9);
   const int B = cfg->train.batch_size;
   const double per_image =
       (double)model_estimate_activation_bytes(&arch, B) * MIB / (B > 0 ? B : 1);
@@ -465,8 +461,20 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (rc) agreed = 1;
   model_losses L;
 
+  /* ---- checkpoints (ckpt.h): resume here, one call per step, one at the end ---- */
+  ckpt_session *cks = NULL;
+  const ckpt_refs ckr = {cfg,        o->run_dir, comm,      &ctx,       m,        &opt,
+                         tl,         &g,         &step,     &skipped,   &streak,  &last_eval,
+                         iv.sums,    8,          &iv.steps, &iv.step_seconds};
+  if (!rc && (rc = ckpt_start(&cks, &ckr, o->resume, o->reshard, e))) agreed = 1;
+  /* ---- end checkpoints ---- */
+
   step_timing tm = {0};
-  for (step = 0; step < total && !rc; step++) {
+  for (; step < total && !rc; step++) {
+    if ((rc = ckpt_step(cks, e))) { /* checkpoint due, or a signal: 75 (ckpt.h) */
+      agreed = 1;
+      break;
+    }
     const double t_step = now_s();
     double cs0[3], cs1[3];
     train_comm_stats(comm, cs0);
@@ -577,6 +585,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   }
 
   /* ---- the end: validation, images, final/model.h5 ---- */
+  if (!rc && (rc = ckpt_finish(cks, e))) agreed = 1; /* the final checkpoint */
   if (!rc && last_eval != step)
     rc = validate(cfg, o, m, &ctx, &g, &rd, step, (step - 1) / ipe, e);
   if (!rc && cfg->log.image_every_steps > 0 && step % cfg->log.image_every_steps != 0)
@@ -597,6 +606,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   free(x);
   free(keys);
   if (bucketed) grad_buckets_free(&gb);
+  ckpt_close(cks);
   run_dir_close(&rd);
   train_optim_free(&opt, &ctx);
   loader_close(tl);

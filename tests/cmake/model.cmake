@@ -4,3 +4,12 @@ nvae_add_test(NAME test_model_smoke SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/model/te
               LIBS nvae_trainer nvae_kernels LABELS unit TIMEOUT 600)
 nvae_add_test(NAME test_model_parity SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/model/test_model_parity.c
               LIBS nvae_trainer nvae_kernels PkgConfig::HDF5 LABELS integration TIMEOUT 900)
+
+# The benchmark tools (nvae-bench, bench_torch.py, the FLOP count): they run and report.
+if(TARGET nvae-bench AND TARGET nvae-train)
+  add_test(NAME test_bench_tools
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/model/test_bench_tools.sh
+                   $<TARGET_FILE_DIR:nvae-bench> ${PROJECT_SOURCE_DIR})
+  set_tests_properties(test_bench_tools PROPERTIES LABELS integration TIMEOUT 300
+                       ENVIRONMENT "OMP_NUM_THREADS=1")
+endif()
