@@ -69,5 +69,9 @@ int prep_celeba_source(prep_source *src, const char *root, int size, nvae_err *e
 int prep_folder_source(prep_source *src, const char *root, int size, double valid_fraction,
                        nvae_err *e);
 int prep_idx_source(prep_source *src, const char *train, const char *test, nvae_err *e);
+/* Made-up smooth images (prep_synthetic.c): n_train train images, a tenth as many valid and test,
+ * size x size x channels (1 or 3), reproducible from seed. For benchmarks and smoke runs. */
+int prep_synthetic_source(prep_source *src, int64_t n_train, int size, int channels,
+                          uint64_t seed, nvae_err *e);
 
 #endif

@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
   if (!rc) rc = model_io_read_info(path, cfg, &info, &e);
   /* the dataset is checked before the (possibly large) model is built */
   if (!rc) rc = evaluate_pick_split(data, split, used, sizeof used, &e);
-  if (!rc) rc = train_make_ctx(cfg, &ctx, &e);
+  if (!rc) rc = train_make_ctx(cfg, 0, &ctx, &e);
   have_ctx = !rc;
   if (!rc) {
     if (batch == 0) batch = cfg->train.batch_size;

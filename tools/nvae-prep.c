@@ -4,6 +4,7 @@
  *   nvae-prep celeba --root DIR --out DIR [--size 64]
  *   nvae-prep folder --root DIR --out DIR --size N [--valid-fraction F]
  *   nvae-prep idx    --train FILE [--test FILE] --out DIR
+ *   nvae-prep synthetic --images N --out DIR [--size 64] [--channels 3] [--seed 1]
  *
  * Exit codes: 0 done, 1 runtime failure (I/O, interrupted), 2 bad usage or bad input. */
 #define _POSIX_C_SOURCE 200809L
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_CELEBA = 1, CMD_FOLDER = 2, CMD_IDX = 4, CMD_ALL = 7 };
+enum { CMD_CELEBA = 1, CMD_FOLDER = 2, CMD_IDX = 4, CMD_SYNTHETIC = 8, CMD_ALL = 15 };
 
 /* One table drives getopt_long and the help text. */
 typedef struct opt_spec {
@@ -30,7 +31,11 @@ static const opt_spec OPTS[] = {
     {"root", "DIR", CMD_CELEBA | CMD_FOLDER,
      "source directory (celeba: holds img_align_celeba/ and list_eval_partition.txt)"},
     {"out", "DIR", CMD_ALL, "dataset directory to create (must not exist)"},
-    {"size", "N", CMD_CELEBA | CMD_FOLDER, "output side in pixels (celeba: default 64)"},
+    {"size", "N", CMD_CELEBA | CMD_FOLDER | CMD_SYNTHETIC,
+     "output side in pixels (celeba, synthetic: default 64)"},
+    {"images", "N", CMD_SYNTHETIC, "train images (valid and test: a tenth each)"},
+    {"channels", "C", CMD_SYNTHETIC, "1 or 3 (default 3)"},
+    {"seed", "S", CMD_SYNTHETIC, "the images' seed (default 1)"},
     {"valid-fraction", "F", CMD_FOLDER, "share of images in the valid split (default 0.1)"},
     {"train", "FILE", CMD_IDX, "IDX image file for the train split (gzip or raw)"},
     {"test", "FILE", CMD_IDX, "IDX image file for the test split (gzip or raw)"},
@@ -50,6 +55,7 @@ static void usage(FILE *f) {
           "usage: nvae-prep celeba --root DIR --out DIR [--size 64]\n"
           "       nvae-prep folder --root DIR --out DIR --size N [--valid-fraction F]\n"
           "       nvae-prep idx    --train FILE [--test FILE] --out DIR\n"
+          "       nvae-prep synthetic --images N --out DIR [--size 64] [--channels 3] [--seed S]\n"
           "\n"
           "Makes a dataset directory for nvae-train: HDF5 shards <name>-<split>-KKKKK-of-NNNNN.h5\n"
           "(uint8 [N, H, W, C]) and dataset.yaml. See docs/dataset-format.md.\n"
@@ -57,15 +63,25 @@ static void usage(FILE *f) {
           "          resize; splits train/valid/test from the partition file\n"
           "  folder  any tree of JPEG/PNG images: centre square crop, resize; splits train/valid\n"
           "  idx     MNIST-style IDX files (e.g. Fashion-MNIST), stored at 28x28x1; train/test\n"
+          "  synthetic  made-up smooth images from a seed, for benchmarks and smoke runs only;\n"
+          "          splits train/valid/test\n"
           "\noptions:\n");
   for (int i = 0; i < N_OPTS; i++) {
     char left[64];
     snprintf(left, sizeof left, "--%s%s%s", OPTS[i].name, OPTS[i].metavar ? " " : "",
              OPTS[i].metavar ? OPTS[i].metavar : "");
-    const char *which = OPTS[i].commands == CMD_ALL      ? ""
-                        : OPTS[i].commands == CMD_IDX    ? " [idx]"
-                        : OPTS[i].commands == CMD_FOLDER ? " [folder]"
-                                                         : " [celeba, folder]";
+    char which[64] = "";
+    if (OPTS[i].commands != CMD_ALL) {
+      static const char *const names[] = {"celeba", "folder", "idx", "synthetic"};
+      int len = snprintf(which, sizeof which, " [");
+      for (int k = 0, first = 1; k < 4; k++)
+        if (OPTS[i].commands & (1 << k)) {
+          len += snprintf(which + len, sizeof which - (size_t)len, "%s%s", first ? "" : ", ",
+                          names[k]);
+          first = 0;
+        }
+      snprintf(which + len, sizeof which - (size_t)len, "]");
+    }
     fprintf(f, "  %-24s %s%s\n", left, OPTS[i].help, which);
   }
   fprintf(f, "\nexit codes: 0 done, 1 runtime failure, 2 bad usage or bad input\n");
@@ -105,8 +121,9 @@ int main(int argc, char **argv) {
   int cmd = !strcmp(argv[1], "celeba")   ? CMD_CELEBA
             : !strcmp(argv[1], "folder") ? CMD_FOLDER
             : !strcmp(argv[1], "idx")    ? CMD_IDX
+            : !strcmp(argv[1], "synthetic") ? CMD_SYNTHETIC
                                          : 0;
-  if (!cmd) return bad_usage("unknown command '%s': expected celeba, folder or idx", argv[1]);
+  if (!cmd) return bad_usage("unknown command '%s': expected celeba, folder, idx or synthetic", argv[1]);
 
   struct option longopts[N_OPTS + 1];
   for (int i = 0; i < N_OPTS; i++)
@@ -138,7 +155,8 @@ int main(int argc, char **argv) {
   }
   /* option values by name */
   const char *root = NULL, *out = NULL, *size_s = NULL, *vf_s = NULL, *train = NULL, *test = NULL,
-             *name = NULL, *ips_s = NULL, *shards_s = NULL, *threads_s = NULL;
+             *name = NULL, *ips_s = NULL, *shards_s = NULL, *threads_s = NULL, *images_s = NULL,
+             *channels_s = NULL, *seed_s = NULL;
   int strict = 0;
   for (int i = 0; i < N_OPTS; i++) {
     if (!given[i]) continue;
@@ -163,11 +181,26 @@ int main(int argc, char **argv) {
       shards_s = val[i];
     else if (!strcmp(n, "threads"))
       threads_s = val[i];
+    else if (!strcmp(n, "images"))
+      images_s = val[i];
+    else if (!strcmp(n, "channels"))
+      channels_s = val[i];
+    else if (!strcmp(n, "seed"))
+      seed_s = val[i];
     else if (!strcmp(n, "strict"))
       strict = 1;
   }
   if (!out) return bad_usage("%s: --out DIR is required", argv[1]);
-  if (cmd != CMD_IDX && !root) return bad_usage("%s: --root DIR is required", argv[1]);
+  if ((cmd == CMD_CELEBA || cmd == CMD_FOLDER) && !root)
+    return bad_usage("%s: --root DIR is required", argv[1]);
+  if (cmd == CMD_SYNTHETIC && !images_s) return bad_usage("%s: --images N is required", argv[1]);
+  long long n_images = 0, channels = 3, seed = 1;
+  if (images_s && parse_long(images_s, 1, 1LL << 31, &n_images))
+    return bad_usage("--images: expected a positive integer, got '%s'", images_s);
+  if (channels_s && (parse_long(channels_s, 1, 3, &channels) || channels == 2))
+    return bad_usage("--channels: expected 1 or 3, got '%s'", channels_s);
+  if (seed_s && parse_long(seed_s, 0, 1LL << 62, &seed))
+    return bad_usage("--seed: expected a non-negative integer, got '%s'", seed_s);
   if (cmd == CMD_IDX && !train) return bad_usage("%s: --train FILE is required", argv[1]);
   if (cmd == CMD_FOLDER && !size_s) return bad_usage("%s: --size N is required", argv[1]);
   long long size = 64, ips = 0, shards = 0, threads = 0;
@@ -198,7 +231,9 @@ int main(int argc, char **argv) {
   prep_source src;
   int rc = cmd == CMD_CELEBA   ? prep_celeba_source(&src, root, (int)size, &err)
            : cmd == CMD_FOLDER ? prep_folder_source(&src, root, (int)size, vf, &err)
-                               : prep_idx_source(&src, train, test, &err);
+           : cmd == CMD_IDX    ? prep_idx_source(&src, train, test, &err)
+                               : prep_synthetic_source(&src, n_images, (int)size, (int)channels,
+                                                       (uint64_t)seed, &err);
   if (!rc) {
     prep_opts o = {.out = out,
                    .name = name,

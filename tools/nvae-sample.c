@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
   model *m = NULL;
   int rc = model_open_resolve(ckpt, path, sizeof path, &e);
   if (!rc) rc = model_io_read_info(path, cfg, &info, &e);
-  if (!rc) rc = train_make_ctx(cfg, &ctx, &e);
+  if (!rc) rc = train_make_ctx(cfg, 0, &ctx, &e);
   if (rc) goto done;
   /* samples are drawn in batches of at most 64 (the model's activation arena) */
   const int chunk = n < 64 ? (int)n : 64;

@@ -86,11 +86,14 @@ void grad_buckets_ready(void *arg, int64_t offset, int64_t numel) {
   NVAE_ASSERT(b->have <= b->need, "gradient bucket %d: %lld of %lld elements reported", i,
               (long long)b->have, (long long)b->need);
   if (b->have == b->need) {
-    b->request = c->grads_start(c->arg, gb->grads + b->begin, (long long)(b->end - b->begin));
+    if (gb->device)
+      c->grads_dev(c->arg, gb->grads + b->begin, (long long)(b->end - b->begin), gb->stream);
+    else
+      b->request = c->grads_start(c->arg, gb->grads + b->begin, (long long)(b->end - b->begin));
     b->started_at = gb->n_started;
     gb->order[gb->n_started++] = i;
   }
-  if (c->progress) c->progress(c->arg);
+  if (c->progress && !gb->device) c->progress(c->arg);
 }
 
 void grad_buckets_finish(grad_buckets *gb) {
@@ -98,7 +101,7 @@ void grad_buckets_finish(grad_buckets *gb) {
               gb->n_started, gb->n);
   for (int k = 0; k < gb->n_started; k++) {
     grad_bucket *b = &gb->b[gb->order[k]];
-    gb->comm->grads_wait(gb->comm->arg, b->request);
+    if (b->request) gb->comm->grads_wait(gb->comm->arg, b->request);
     b->request = NULL;
   }
 }

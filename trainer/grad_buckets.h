@@ -34,9 +34,14 @@ typedef struct grad_buckets {
   int n;         /* buckets, ascending by begin */
   int n_started; /* this step */
   int *order;    /* bucket indices in the order they started this step */
+  /* Device gradients (CUDA backend): buckets go to train_comm.grads_dev on this stream, which
+   * orders them after the backward work queued so far; nothing to wait for at the end. */
+  int device;
+  void *stream;
 } grad_buckets;
 
-/* Buckets of about bucket_bytes over the registry's parameter tensors. */
+/* Buckets of about bucket_bytes over the registry's parameter tensors (host gradients; set
+ * device and stream afterwards for device gradients). */
 void grad_buckets_init(grad_buckets *gb, const registry *r, float *grads, double bucket_bytes,
                        const train_comm *comm);
 void grad_buckets_free(grad_buckets *gb);

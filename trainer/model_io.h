@@ -75,6 +75,13 @@ static inline model_state model_io_state_of(model *m) {
   return s;
 }
 
+/* Host views for I/O on any backend (model_host_state.c): the arenas themselves on the CPU, host
+ * copies of the device arenas otherwise. _upload copies a loaded host view back to the device
+ * (and sets sr_initialized); _free releases the copies. */
+model_state model_state_host(model *m, op_ctx *ctx);
+void model_state_host_upload(model *m, op_ctx *ctx, const model_state *s);
+void model_state_host_free(op_ctx *ctx, model_state *s);
+
 #ifdef __cplusplus
 }
 #endif

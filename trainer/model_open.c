@@ -33,12 +33,14 @@ int model_open(const char *path, int max_batch, op_ctx *ctx, model **m, nvae_con
   model_options mo;
   config_model_options(cfg, &info->geom, max_batch, &mo);
   if (model_create(&arch, &mo, ctx, m, e)) return e->code;
-  model_state st = model_io_state_of(*m);
+  model_state st = model_state_host(*m, ctx);
   if (model_io_load_state(path, &st, cfg, NULL, e)) {
+    model_state_host_free(ctx, &st);
     model_free(*m);
     *m = NULL;
     return e->code;
   }
-  model_set_sr_initialized(*m, st.sr_initialized);
+  model_state_host_upload(*m, ctx, &st);
+  model_state_host_free(ctx, &st);
   return 0;
 }

@@ -21,6 +21,11 @@ typedef struct train_comm {
   void *(*grads_start)(void *arg, float *grads, long long n);
   void (*grads_wait)(void *arg, void *request);
   void (*progress)(void *arg);
+  /* The device version (CUDA backend), in place on device memory, ordered after the work queued
+   * so far on `stream` (a cudaStream_t): NCCL runs it on the comm stream with event hand-off, so
+   * the call returns at once and later work on `stream` waits for it; the MPI transport stages it
+   * through host memory and returns when done (comm.h, comm_allreduce_avg_f32_dev). */
+  void (*grads_dev)(void *arg, float *dgrads, long long n, void *stream);
   /* Counters since start-up: seconds spent blocked in collectives and waits, collectives issued,
    * payload bytes. NULL: zeros. */
   void (*stats)(void *arg, double *seconds, double *collectives, double *bytes);

@@ -22,3 +22,8 @@ endforeach()
 set_property(TEST test_dataset_fuzz APPEND PROPERTY ENVIRONMENT
   "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/dataset/lsan-hdf5.supp:print_suppressions=0"
   "ASAN_OPTIONS=fast_unwind_on_malloc=0")
+
+# nvae-prep synthetic: reproducible smooth images with the three splits.
+add_test(NAME test_prep_synthetic
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dataset/test_prep_synthetic.sh $<TARGET_FILE:nvae-prep>)
+set_tests_properties(test_prep_synthetic PROPERTIES LABELS unit TIMEOUT 120)

@@ -13,3 +13,7 @@ if(TARGET nvae-bench AND TARGET nvae-train)
   set_tests_properties(test_bench_tools PROPERTIES LABELS integration TIMEOUT 300
                        ENVIRONMENT "OMP_NUM_THREADS=1")
 endif()
+
+# Whole-step parity of the CUDA backend with the CPU backend (label gpu; skipped without a GPU).
+nvae_add_test(NAME test_step_parity_gpu SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/model/test_step_parity_gpu.c
+              LIBS nvae_trainer nvae_kernels LABELS gpu TIMEOUT 600)

@@ -38,6 +38,10 @@ if [ "$MODE" = errors ]; then
   expect 2 "nowhere.yaml" "$BIN/nvae-train" --config "$T/nowhere.yaml"
   expect 2 "required" "$BIN/nvae-train" "$D"
   expect 2 "neither a flag" "$BIN/nvae-train" --config "$CFG" "$D" stray
+  # no GPU here (or no CUDA backend in this build): a usage error naming the device
+  if ! command -v nvidia-smi > /dev/null 2>&1; then
+    expect 2 "device cuda" "$BIN/nvae-train" --config "$CFG" "$D" device=cuda
+  fi
   expect 2 "later issue" "$BIN/nvae-train" --config "$CFG" "$D" --resume "$T/ckpt"
   expect 2 "later issue" "$BIN/nvae-train" --config "$CFG" "$D" --reshard
   expect 2 "nowhere" "$BIN/nvae-eval" --checkpoint "$T/nowhere" --data "$T/data"
