@@ -1,13 +1,18 @@
 /* Backend lookup: see backend.h. */
 #include "kernels/backend.h"
+#ifdef NVAE_HAVE_CUDA
+#include "kernels/cuda_backend.h"
+#endif
 
 const op_backend *op_backend_get(nvae_device device) {
   switch (device) {
   case DEVICE_CPU: return &op_backend_cpu;
   case DEVICE_CUDA:
-    /* The CUDA op table (kernels/cuda/, the CUDA backend issue) is not written yet: this binary
-     * has the Philox kernels and device helpers on the GPU, but no GPU op table. */
-    return NULL;
+#ifdef NVAE_HAVE_CUDA
+    return op_backend_cuda(); /* kernels/cuda/backend_cuda.c; needs no GPU to be taken */
+#else
+    return NULL; /* built without the CUDA backend */
+#endif
   }
   return NULL;
 }

@@ -29,13 +29,24 @@ typedef struct op_ctx {
   void *stream;      /* cudaStream_t for the CUDA backend, NULL on CPU */
   void *scratch;     /* grown by op_ctx_scratch(); host memory on CPU, device memory on CUDA */
   size_t scratch_bytes;
-  void *backend_state; /* backend-private (cuDNN handle, algorithm cache) */
+  void *backend_state; /* backend-private (CUDA: cuDNN handle, conv algorithm cache) */
 } op_ctx;
 
-/* A CPU context with an empty scratch buffer. */
+/* A CPU context with an empty scratch buffer. A CUDA context comes from op_ctx_cuda()
+ * (kernels/cuda_backend.h, CUDA builds only) or, without naming CUDA, from op_ctx_for_device(). */
 op_ctx op_ctx_cpu(void);
-/* Scratch of at least `bytes` bytes (64-byte aligned), valid until the next call on this ctx. */
+/* A context for `device` (CUDA: GPU `gpu_index`, its own stream, cuDNN handle; deterministic and
+ * allow_tf32 off). Returns 0, or -1 with a message in err when the backend is not built into this
+ * binary or no GPU is visible (never exits for that). */
+int op_ctx_for_device(nvae_device device, int gpu_index, op_ctx *ctx, char *err, size_t err_len);
+/* Devices of that kind this binary can use: 1 for the CPU; visible GPUs for CUDA (0 when the
+ * binary has no CUDA backend, no driver or no GPU). Never fatal. */
+int op_device_count(nvae_device device);
+/* Scratch of at least `bytes` bytes (64-byte aligned) on the context's device, valid until the next
+ * call on this ctx (CPU: host memory; CUDA: device memory, may synchronise the ctx's stream when
+ * it grows). */
 void *op_ctx_scratch(op_ctx *ctx, size_t bytes);
+/* Releases the scratch and, for CUDA, the stream and library handles. */
 void op_ctx_free(op_ctx *ctx);
 
 #ifdef __cplusplus

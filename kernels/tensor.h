@@ -54,12 +54,26 @@ float *tensor_f32_at(const tensor *t, const char *file, int line);
 /* Shape check for op arguments: -1 matches any extent. Fatal with file:line and both shapes. */
 void tensor_expect_at(const tensor *t, const char *what, int ndim, const int64_t *shape,
                       const char *file, int line);
+#ifndef __cplusplus
 #define TENSOR_EXPECT_4D(t, n, c, h, w)                                                          \
   tensor_expect_at((t), #t, 4, (const int64_t[]){(n), (c), (h), (w)}, __FILE__, __LINE__)
 #define TENSOR_EXPECT_2D(t, r, c)                                                                \
   tensor_expect_at((t), #t, 2, (const int64_t[]){(r), (c)}, __FILE__, __LINE__)
 #define TENSOR_EXPECT_1D(t, n)                                                                   \
   tensor_expect_at((t), #t, 1, (const int64_t[]){(n)}, __FILE__, __LINE__)
+#else
+/* C++ (the CUDA backend's .cu files) has no compound literals: the same checks through a local
+ * array. */
+static inline void tensor_expect4_at(const tensor *t, const char *what, int ndim, int64_t a,
+                                     int64_t b, int64_t c, int64_t d, const char *file, int line) {
+  const int64_t shape[4] = {a, b, c, d};
+  tensor_expect_at(t, what, ndim, shape, file, line);
+}
+#define TENSOR_EXPECT_4D(t, n, c, h, w)                                                            \
+  tensor_expect4_at((t), #t, 4, (n), (c), (h), (w), __FILE__, __LINE__)
+#define TENSOR_EXPECT_2D(t, r, c) tensor_expect4_at((t), #t, 2, (r), (c), 1, 1, __FILE__, __LINE__)
+#define TENSOR_EXPECT_1D(t, n) tensor_expect4_at((t), #t, 1, (n), 1, 1, 1, __FILE__, __LINE__)
+#endif
 /* Same number of elements and dims as a reference tensor. */
 void tensor_expect_same_at(const tensor *t, const tensor *ref, const char *what, const char *file,
                            int line);

@@ -13,6 +13,8 @@ packages=(
   libopenblas-dev                            # CPU convolutions (sgemm)
   python3 python3-torch python3-h5py python3-pil python3-numpy  # PyTorch parity tests, PIL checks
   dataset-fashion-mnist                      # the built-in demo data
+  slurmctld slurmd slurm-client munge        # the local Slurm of the 'slurm' test (docs/slurm.md)
+  libpmix-dev                                # srun --mpi=pmix: Slurm's mpi_pmix_v4 plugin dlopens libpmix.so
 )
 
 missing=()
@@ -35,6 +37,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Without systemd (a container or chroot: CI), the munge and slurm packages would start their
+# daemons through their init scripts, system-wide and left running. The slurm test starts private
+# ones itself, so, as container images do, deny service starts for the length of the install.
+policy=/usr/sbin/policy-rc.d
+if [ ! -d /run/systemd/system ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# tools/setup.sh: no service starts during the install\nexit 101\n' |
+    $SUDO tee "$policy" > /dev/null
+  $SUDO chmod 755 "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup: done"

@@ -44,4 +44,8 @@ extern "C" void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes) {
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
+extern "C" void cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
+  CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+}
+
 extern "C" void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }

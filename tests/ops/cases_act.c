@@ -15,10 +15,6 @@
 #include <math.h>
 #include <string.h>
 
-static tensor view4(const opcase_tensor *t, float *p) {
-  return tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-}
-
 /* ---- element-wise activations ---- */
 
 static void relu_fixup(const opcase_io *io, float *const *in) {
@@ -37,16 +33,18 @@ static void act_describe(const op_case *c, opcase_io *io) {
 typedef void (*act_fwd_fn)(op_ctx *, const tensor *, tensor *);
 typedef void (*act_bwd_fn)(op_ctx *, const tensor *, const tensor *, tensor *);
 
-static void act_fns(const op_case *c, act_fwd_fn *f, act_bwd_fn *b) {
-  static const struct {
+/* The family's entries of the context's op table. */
+static void act_fns(const op_case *c, const op_ctx *ctx, act_fwd_fn *f, act_bwd_fn *b) {
+  const op_backend *o = ctx->ops;
+  const struct {
     const char *name;
     act_fwd_fn f;
     act_bwd_fn b;
-  } table[] = {{"swish", swish_forward_cpu, swish_backward_cpu},
-               {"elu", elu_forward_cpu, elu_backward_cpu},
-               {"relu", relu_forward_cpu, relu_backward_cpu},
-               {"sigmoid", sigmoid_forward_cpu, sigmoid_backward_cpu},
-               {"soft_clamp", soft_clamp_forward_cpu, soft_clamp_backward_cpu}};
+  } table[] = {{"swish", o->swish_forward, o->swish_backward},
+               {"elu", o->elu_forward, o->elu_backward},
+               {"relu", o->relu_forward, o->relu_backward},
+               {"sigmoid", o->sigmoid_forward, o->sigmoid_backward},
+               {"soft_clamp", o->soft_clamp_forward, o->soft_clamp_backward}};
   for (size_t k = 0; k < sizeof table / sizeof table[0]; k++)
     if (!strcmp(c->family, table[k].name)) {
       *f = table[k].f;
@@ -60,10 +58,10 @@ static void act_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *c
                     float *const *out) {
   act_fwd_fn f;
   act_bwd_fn b;
-  act_fns(c, &f, &b);
-  tensor x = view4(&io->in[0], in[0]), y = view4(&io->out[0], out[0]);
+  act_fns(c, ctx, &f, &b);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
   if (c->ip[4]) {
-    memcpy(out[0], in[0], (size_t)opcase_numel(&io->in[0]) * sizeof(float));
+    ctx->ops->copy(ctx, out[0], in[0], (size_t)opcase_numel(&io->in[0]) * sizeof(float));
     f(ctx, &y, &y);
   } else {
     f(ctx, &x, &y);
@@ -74,11 +72,12 @@ static void act_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *c
                     float *const *out, float *const *dout, float *const *din) {
   act_fwd_fn f;
   act_bwd_fn b;
-  act_fns(c, &f, &b);
+  act_fns(c, ctx, &f, &b);
   /* sigmoid's backward takes the saved output y, the others the input x */
   int from_y = !strcmp(c->family, "sigmoid");
-  tensor saved = from_y ? view4(&io->out[0], out[0]) : view4(&io->in[0], in[0]);
-  tensor dy = view4(&io->out[0], dout[0]), dx = view4(&io->in[0], din[0]);
+  tensor saved =
+      from_y ? opcase_view(ctx, &io->out[0], out[0]) : opcase_view(ctx, &io->in[0], in[0]);
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
   b(ctx, &saved, &dy, &dx);
 }
 
@@ -116,28 +115,28 @@ static void se_describe(const op_case *c, opcase_io *io) {
 
 static void se_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
-  tensor x = view4(&io->in[SE_X], in[SE_X]), y = view4(&io->out[0], out[0]);
-  tensor w1 = tensor_2d(in[SE_W1], io->in[SE_W1].shape[0], io->in[SE_W1].shape[1]);
-  tensor w2 = tensor_2d(in[SE_W2], io->in[SE_W2].shape[0], io->in[SE_W2].shape[1]);
-  tensor b1 = tensor_1d(in[SE_B1], io->in[SE_B1].shape[0]);
-  tensor b2 = tensor_1d(in[SE_B2], io->in[SE_B2].shape[0]);
-  tensor saved = tensor_2d(out[1], io->out[1].shape[0], io->out[1].shape[1]);
-  squeeze_excite_forward_cpu(ctx, &x, &w1, &b1, &w2, &b2, &y, &saved);
+  tensor x = opcase_view(ctx, &io->in[SE_X], in[SE_X]), y = opcase_view(ctx, &io->out[0], out[0]);
+  tensor w1 = opcase_view(ctx, &io->in[SE_W1], in[SE_W1]);
+  tensor w2 = opcase_view(ctx, &io->in[SE_W2], in[SE_W2]);
+  tensor b1 = opcase_view(ctx, &io->in[SE_B1], in[SE_B1]);
+  tensor b2 = opcase_view(ctx, &io->in[SE_B2], in[SE_B2]);
+  tensor saved = opcase_view(ctx, &io->out[1], out[1]);
+  ctx->ops->squeeze_excite_forward(ctx, &x, &w1, &b1, &w2, &b2, &y, &saved);
 }
 
 static void se_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
-  const opcase_tensor *t1 = &io->in[SE_W1], *t2 = &io->in[SE_W2];
-  tensor x = view4(&io->in[SE_X], in[SE_X]), dx = view4(&io->in[SE_X], din[SE_X]);
-  tensor dy = view4(&io->out[0], dout[0]);
-  tensor w1 = tensor_2d(in[SE_W1], t1->shape[0], t1->shape[1]);
-  tensor w2 = tensor_2d(in[SE_W2], t2->shape[0], t2->shape[1]);
-  tensor dw1 = tensor_2d(din[SE_W1], t1->shape[0], t1->shape[1]);
-  tensor dw2 = tensor_2d(din[SE_W2], t2->shape[0], t2->shape[1]);
-  tensor db1 = tensor_1d(din[SE_B1], io->in[SE_B1].shape[0]);
-  tensor db2 = tensor_1d(din[SE_B2], io->in[SE_B2].shape[0]);
-  tensor saved = tensor_2d(out[1], io->out[1].shape[0], io->out[1].shape[1]);
-  squeeze_excite_backward_cpu(ctx, &x, &w1, &w2, &saved, &dy, &dx, &dw1, &db1, &dw2, &db2);
+  tensor x = opcase_view(ctx, &io->in[SE_X], in[SE_X]),
+         dx = opcase_view(ctx, &io->in[SE_X], din[SE_X]);
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor w1 = opcase_view(ctx, &io->in[SE_W1], in[SE_W1]);
+  tensor w2 = opcase_view(ctx, &io->in[SE_W2], in[SE_W2]);
+  tensor dw1 = opcase_view(ctx, &io->in[SE_W1], din[SE_W1]);
+  tensor dw2 = opcase_view(ctx, &io->in[SE_W2], din[SE_W2]);
+  tensor db1 = opcase_view(ctx, &io->in[SE_B1], din[SE_B1]);
+  tensor db2 = opcase_view(ctx, &io->in[SE_B2], din[SE_B2]);
+  tensor saved = opcase_view(ctx, &io->out[1], out[1]);
+  ctx->ops->squeeze_excite_backward(ctx, &x, &w1, &w2, &saved, &dy, &dx, &dw1, &db1, &dw2, &db2);
 }
 
 /* NVAE.md §1.1: mean pool -> Linear(C->h) -> ReLU -> Linear(h->C) -> sigmoid -> scale x */

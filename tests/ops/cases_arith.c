@@ -10,22 +10,19 @@ static void describe_nchw(const op_case *c, opcase_io *io, int n_in) {
   opcase_add_out(io, "y", 4, s);
 }
 
-static tensor view(const opcase_tensor *t, float *p) {
-  return tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-}
-
 /* ---- add_scaled: y = a + s*b ---- */
 static void add_scaled_describe(const op_case *c, opcase_io *io) { describe_nchw(c, io, 2); }
 static void add_scaled_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                            float *const *out) {
-  tensor a = view(&io->in[0], in[0]), b = view(&io->in[1], in[1]), y = view(&io->out[0], out[0]);
-  add_scaled_forward_cpu(ctx, &a, (float)c->fp[0], &b, &y);
+  tensor a = opcase_view(ctx, &io->in[0], in[0]), b = opcase_view(ctx, &io->in[1], in[1]),
+         y = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->add_scaled_forward(ctx, &a, (float)c->fp[0], &b, &y);
 }
 static void add_scaled_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                            float *const *out, float *const *dout, float *const *din) {
-  tensor dy = view(&io->out[0], dout[0]), da = view(&io->in[0], din[0]),
-         db = view(&io->in[1], din[1]);
-  add_scaled_backward_cpu(ctx, (float)c->fp[0], &dy, &da, &db);
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]), da = opcase_view(ctx, &io->in[0], din[0]),
+         db = opcase_view(ctx, &io->in[1], din[1]);
+  ctx->ops->add_scaled_backward(ctx, (float)c->fp[0], &dy, &da, &db);
 }
 static void add_scaled_ref(const op_case *c, const opcase_io *io, double *const *in,
                            double *const *out) {
@@ -37,13 +34,13 @@ static void add_scaled_ref(const op_case *c, const opcase_io *io, double *const 
 static void scale_describe(const op_case *c, opcase_io *io) { describe_nchw(c, io, 1); }
 static void scale_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out) {
-  tensor x = view(&io->in[0], in[0]), y = view(&io->out[0], out[0]);
-  scale_forward_cpu(ctx, (float)c->fp[0], &x, &y);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->scale_forward(ctx, (float)c->fp[0], &x, &y);
 }
 static void scale_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out, float *const *dout, float *const *din) {
-  tensor dy = view(&io->out[0], dout[0]), dx = view(&io->in[0], din[0]);
-  scale_backward_cpu(ctx, (float)c->fp[0], &dy, &dx);
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->scale_backward(ctx, (float)c->fp[0], &dy, &dx);
 }
 static void scale_ref(const op_case *c, const opcase_io *io, double *const *in,
                       double *const *out) {

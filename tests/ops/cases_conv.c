@@ -17,16 +17,6 @@
 #define TOL_FWD 1e-5
 #define TOL_BWD 1e-4
 
-static tensor view4(const opcase_tensor *t, float *p) {
-  return tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-}
-
-static tensor view_nd(const opcase_tensor *t, float *p) {
-  tensor v = view4(t, p);
-  v.ndim = t->ndim;
-  return v;
-}
-
 /* ================= conv2d =================
  * ip = {N, Cin, H, W, Cout, k, stride, pad, groups, bias, mask}
  * inputs: x [N,Cin,H,W], w [Cout,Cin/groups,k,k], then b [Cout] if bias, then mask (0/1, same
@@ -62,23 +52,25 @@ static conv2d_params conv_params(const op_case *c) {
 static void conv2d_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
   int bi = conv_bias_at(c), mi = conv_mask_at(c);
-  tensor x = view4(&io->in[0], in[0]), w = view4(&io->in[1], in[1]), y = view4(&io->out[0], out[0]);
-  tensor b = bi >= 0 ? view_nd(&io->in[bi], in[bi]) : x;
-  tensor m = mi >= 0 ? view4(&io->in[mi], in[mi]) : x;
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), w = opcase_view(ctx, &io->in[1], in[1]),
+         y = opcase_view(ctx, &io->out[0], out[0]);
+  tensor b = bi >= 0 ? opcase_view(ctx, &io->in[bi], in[bi]) : x;
+  tensor m = mi >= 0 ? opcase_view(ctx, &io->in[mi], in[mi]) : x;
   conv2d_params p = conv_params(c);
-  conv2d_forward_cpu(ctx, &p, &x, &w, mi >= 0 ? &m : NULL, bi >= 0 ? &b : NULL, &y);
+  ctx->ops->conv2d_forward(ctx, &p, &x, &w, mi >= 0 ? &m : NULL, bi >= 0 ? &b : NULL, &y);
 }
 
 static void conv2d_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out, float *const *dout, float *const *din) {
   int bi = conv_bias_at(c), mi = conv_mask_at(c);
-  tensor x = view4(&io->in[0], in[0]), w = view4(&io->in[1], in[1]);
-  tensor m = mi >= 0 ? view4(&io->in[mi], in[mi]) : x;
-  tensor dy = view4(&io->out[0], dout[0]);
-  tensor dx = view4(&io->in[0], din[0]), dw = view4(&io->in[1], din[1]);
-  tensor db = bi >= 0 ? view_nd(&io->in[bi], din[bi]) : x;
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), w = opcase_view(ctx, &io->in[1], in[1]);
+  tensor m = mi >= 0 ? opcase_view(ctx, &io->in[mi], in[mi]) : x;
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor dx = opcase_view(ctx, &io->in[0], din[0]), dw = opcase_view(ctx, &io->in[1], din[1]);
+  tensor db = bi >= 0 ? opcase_view(ctx, &io->in[bi], din[bi]) : x;
   conv2d_params p = conv_params(c);
-  conv2d_backward_cpu(ctx, &p, &x, &w, mi >= 0 ? &m : NULL, &dy, &dx, &dw, bi >= 0 ? &db : NULL);
+  ctx->ops->conv2d_backward(ctx, &p, &x, &w, mi >= 0 ? &m : NULL, &dy, &dx, &dw,
+                            bi >= 0 ? &db : NULL);
 }
 
 /* y[n,o,oh,ow] = b[o] + Σ_{ci in o's group, i, j} w[o,ci,i,j]·mask[o,ci,i,j]·x[n,ci,ih,iw],
@@ -155,19 +147,19 @@ static void wn_describe_fix(const op_case *c, opcase_io *io) {
 
 static void wn_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
-  tensor v = view_nd(&io->in[0], in[0]), g = view_nd(&io->in[1], in[1]);
-  tensor m = c->ip[WN_MASK] ? view_nd(&io->in[2], in[2]) : v;
-  tensor w = view_nd(&io->out[0], out[0]), norm = view_nd(&io->out[1], out[1]);
-  weight_norm_forward_cpu(ctx, &v, &g, c->ip[WN_MASK] ? &m : NULL, &w, &norm);
+  tensor v = opcase_view(ctx, &io->in[0], in[0]), g = opcase_view(ctx, &io->in[1], in[1]);
+  tensor m = c->ip[WN_MASK] ? opcase_view(ctx, &io->in[2], in[2]) : v;
+  tensor w = opcase_view(ctx, &io->out[0], out[0]), norm = opcase_view(ctx, &io->out[1], out[1]);
+  ctx->ops->weight_norm_forward(ctx, &v, &g, c->ip[WN_MASK] ? &m : NULL, &w, &norm);
 }
 
 static void wn_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
-  tensor v = view_nd(&io->in[0], in[0]), g = view_nd(&io->in[1], in[1]);
-  tensor m = c->ip[WN_MASK] ? view_nd(&io->in[2], in[2]) : v;
-  tensor norm = view_nd(&io->out[1], out[1]), dw = view_nd(&io->out[0], dout[0]);
-  tensor dv = view_nd(&io->in[0], din[0]), dg = view_nd(&io->in[1], din[1]);
-  weight_norm_backward_cpu(ctx, &v, &g, c->ip[WN_MASK] ? &m : NULL, &norm, &dw, &dv, &dg);
+  tensor v = opcase_view(ctx, &io->in[0], in[0]), g = opcase_view(ctx, &io->in[1], in[1]);
+  tensor m = c->ip[WN_MASK] ? opcase_view(ctx, &io->in[2], in[2]) : v;
+  tensor norm = opcase_view(ctx, &io->out[1], out[1]), dw = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor dv = opcase_view(ctx, &io->in[0], din[0]), dg = opcase_view(ctx, &io->in[1], din[1]);
+  ctx->ops->weight_norm_backward(ctx, &v, &g, c->ip[WN_MASK] ? &m : NULL, &norm, &dw, &dv, &dg);
 }
 
 /* w[o] = exp(g[o]) · u[o] / (‖u[o]‖ + 1e-5), u = v⊙mask */
@@ -204,34 +196,36 @@ static void fr_describe(const op_case *c, opcase_io *io) {
 }
 
 /* Views of conv k's rows of the packed w [Cout, C] and b [Cout]. */
-static void fr_split(const op_case *c, float *w, float *b, tensor wk[4], tensor bk[4]) {
+static void fr_split(const op_case *c, const op_ctx *ctx, float *w, float *b, tensor wk[4],
+                     tensor bk[4]) {
   int64_t first = 0, cin = c->ip[FR_C];
   for (int k = 0; k < 4; k++) {
     int64_t ck = factorized_reduce_channels(c->ip[FR_COUT], k);
-    wk[k] = tensor_4d(w + first * cin, ck, cin, 1, 1);
-    bk[k] = tensor_1d(b + first, ck);
+    wk[k] = tensor_on(tensor_4d(w + first * cin, ck, cin, 1, 1), ctx->device);
+    bk[k] = tensor_on(tensor_1d(b + first, ck), ctx->device);
     first += ck;
   }
 }
 
 static void fr_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
-  tensor x = view4(&io->in[0], in[0]), y = view4(&io->out[0], out[0]), wk[4], bk[4];
-  fr_split(c, in[1], in[2], wk, bk);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]), wk[4],
+         bk[4];
+  fr_split(c, ctx, in[1], in[2], wk, bk);
   const tensor *w[4] = {&wk[0], &wk[1], &wk[2], &wk[3]}, *b[4] = {&bk[0], &bk[1], &bk[2], &bk[3]};
-  factorized_reduce_forward_cpu(ctx, &x, w, b, &y);
+  ctx->ops->factorized_reduce_forward(ctx, &x, w, b, &y);
 }
 
 static void fr_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
-  tensor x = view4(&io->in[0], in[0]), dy = view4(&io->out[0], dout[0]);
-  tensor dx = view4(&io->in[0], din[0]), wk[4], bk[4], dwk[4], dbk[4];
-  fr_split(c, in[1], in[2], wk, bk);
-  fr_split(c, din[1], din[2], dwk, dbk);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), dy = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor dx = opcase_view(ctx, &io->in[0], din[0]), wk[4], bk[4], dwk[4], dbk[4];
+  fr_split(c, ctx, in[1], in[2], wk, bk);
+  fr_split(c, ctx, din[1], din[2], dwk, dbk);
   const tensor *w[4] = {&wk[0], &wk[1], &wk[2], &wk[3]};
   tensor *dw[4] = {&dwk[0], &dwk[1], &dwk[2], &dwk[3]},
          *db[4] = {&dbk[0], &dbk[1], &dbk[2], &dbk[3]};
-  factorized_reduce_backward_cpu(ctx, &x, w, &dy, &dx, dw, db);
+  ctx->ops->factorized_reduce_backward(ctx, &x, w, &dy, &dx, dw, db);
 }
 
 /* y[n, o, i, j] = b[o] + Σ_ci w[o, ci] · x[n, ci, 2i + r_k, 2j + c_k] for the conv k that owns

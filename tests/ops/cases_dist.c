@@ -23,13 +23,6 @@
 
 #include <math.h>
 
-/* An n-d view (trailing shape entries of an opcase_tensor are 1). */
-static tensor view(const opcase_tensor *t, float *p) {
-  tensor v = tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-  v.ndim = t->ndim;
-  return v;
-}
-
 static double softplus(double v) { return fmax(v, 0.0) + log1p(exp(-fabs(v))); }
 static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
 
@@ -45,16 +38,16 @@ static void params_describe(const op_case *c, opcase_io *io) {
 }
 static void params_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  tensor mr = view(&io->in[0], in[0]), lr = view(&io->in[1], in[1]);
-  tensor mu = view(&io->out[0], out[0]), sg = view(&io->out[1], out[1]);
-  normal_params_forward_cpu(ctx, &mr, &lr, (float)c->fp[0], &mu, &sg);
+  tensor mr = opcase_view(ctx, &io->in[0], in[0]), lr = opcase_view(ctx, &io->in[1], in[1]);
+  tensor mu = opcase_view(ctx, &io->out[0], out[0]), sg = opcase_view(ctx, &io->out[1], out[1]);
+  ctx->ops->normal_params_forward(ctx, &mr, &lr, (float)c->fp[0], &mu, &sg);
 }
 static void params_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out, float *const *dout, float *const *din) {
-  tensor mr = view(&io->in[0], in[0]), lr = view(&io->in[1], in[1]);
-  tensor gm = view(&io->out[0], dout[0]), gs = view(&io->out[1], dout[1]);
-  tensor dm = view(&io->in[0], din[0]), dl = view(&io->in[1], din[1]);
-  normal_params_backward_cpu(ctx, &mr, &lr, (float)c->fp[0], &gm, &gs, &dm, &dl);
+  tensor mr = opcase_view(ctx, &io->in[0], in[0]), lr = opcase_view(ctx, &io->in[1], in[1]);
+  tensor gm = opcase_view(ctx, &io->out[0], dout[0]), gs = opcase_view(ctx, &io->out[1], dout[1]);
+  tensor dm = opcase_view(ctx, &io->in[0], din[0]), dl = opcase_view(ctx, &io->in[1], din[1]);
+  ctx->ops->normal_params_backward(ctx, &mr, &lr, (float)c->fp[0], &gm, &gs, &dm, &dl);
 }
 static void params_ref(const op_case *c, const opcase_io *io, double *const *in,
                        double *const *out) {
@@ -73,15 +66,16 @@ static void sample_describe(const op_case *c, opcase_io *io) {
 }
 static void sample_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  tensor mu = view(&io->in[0], in[0]), sg = view(&io->in[1], in[1]), ep = view(&io->in[2], in[2]);
-  tensor z = view(&io->out[0], out[0]);
-  normal_sample_forward_cpu(ctx, &mu, &sg, &ep, &z);
+  tensor mu = opcase_view(ctx, &io->in[0], in[0]), sg = opcase_view(ctx, &io->in[1], in[1]),
+         ep = opcase_view(ctx, &io->in[2], in[2]);
+  tensor z = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->normal_sample_forward(ctx, &mu, &sg, &ep, &z);
 }
 static void sample_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out, float *const *dout, float *const *din) {
-  tensor ep = view(&io->in[2], in[2]), gz = view(&io->out[0], dout[0]);
-  tensor dm = view(&io->in[0], din[0]), ds = view(&io->in[1], din[1]);
-  normal_sample_backward_cpu(ctx, &ep, &gz, &dm, &ds);
+  tensor ep = opcase_view(ctx, &io->in[2], in[2]), gz = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor dm = opcase_view(ctx, &io->in[0], din[0]), ds = opcase_view(ctx, &io->in[1], din[1]);
+  ctx->ops->normal_sample_backward(ctx, &ep, &gz, &dm, &ds);
 }
 static void sample_ref(const op_case *c, const opcase_io *io, double *const *in,
                        double *const *out) {
@@ -97,17 +91,19 @@ static void logp_describe(const op_case *c, opcase_io *io) {
 }
 static void logp_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out) {
-  tensor z = view(&io->in[0], in[0]), mu = view(&io->in[1], in[1]), sg = view(&io->in[2], in[2]);
-  tensor lp = view(&io->out[0], out[0]);
-  normal_log_density_forward_cpu(ctx, &z, &mu, &sg, &lp);
+  tensor z = opcase_view(ctx, &io->in[0], in[0]), mu = opcase_view(ctx, &io->in[1], in[1]),
+         sg = opcase_view(ctx, &io->in[2], in[2]);
+  tensor lp = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->normal_log_density_forward(ctx, &z, &mu, &sg, &lp);
 }
 static void logp_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out, float *const *dout, float *const *din) {
-  tensor z = view(&io->in[0], in[0]), mu = view(&io->in[1], in[1]), sg = view(&io->in[2], in[2]);
-  tensor g = view(&io->out[0], dout[0]);
-  tensor dz = view(&io->in[0], din[0]), dm = view(&io->in[1], din[1]),
-         ds = view(&io->in[2], din[2]);
-  normal_log_density_backward_cpu(ctx, &z, &mu, &sg, &g, &dz, &dm, &ds);
+  tensor z = opcase_view(ctx, &io->in[0], in[0]), mu = opcase_view(ctx, &io->in[1], in[1]),
+         sg = opcase_view(ctx, &io->in[2], in[2]);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor dz = opcase_view(ctx, &io->in[0], din[0]), dm = opcase_view(ctx, &io->in[1], din[1]),
+         ds = opcase_view(ctx, &io->in[2], din[2]);
+  ctx->ops->normal_log_density_backward(ctx, &z, &mu, &sg, &g, &dz, &dm, &ds);
 }
 static void logp_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   int64_t n = opcase_numel(&io->in[0]);
@@ -126,17 +122,19 @@ static void kl_describe(const op_case *c, opcase_io *io) {
 }
 static void kl_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
-  tensor a = view(&io->in[0], in[0]), b = view(&io->in[1], in[1]), d = view(&io->in[2], in[2]),
-         e = view(&io->in[3], in[3]), kl = view(&io->out[0], out[0]);
-  normal_kl_forward_cpu(ctx, &a, &b, &d, &e, &kl);
+  tensor a = opcase_view(ctx, &io->in[0], in[0]), b = opcase_view(ctx, &io->in[1], in[1]),
+         d = opcase_view(ctx, &io->in[2], in[2]), e = opcase_view(ctx, &io->in[3], in[3]),
+         kl = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->normal_kl_forward(ctx, &a, &b, &d, &e, &kl);
 }
 static void kl_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
-  tensor a = view(&io->in[0], in[0]), b = view(&io->in[1], in[1]), d = view(&io->in[2], in[2]),
-         e = view(&io->in[3], in[3]), g = view(&io->out[0], dout[0]);
-  tensor da = view(&io->in[0], din[0]), db = view(&io->in[1], din[1]),
-         dd = view(&io->in[2], din[2]), de = view(&io->in[3], din[3]);
-  normal_kl_backward_cpu(ctx, &a, &b, &d, &e, &g, &da, &db, &dd, &de);
+  tensor a = opcase_view(ctx, &io->in[0], in[0]), b = opcase_view(ctx, &io->in[1], in[1]),
+         d = opcase_view(ctx, &io->in[2], in[2]), e = opcase_view(ctx, &io->in[3], in[3]),
+         g = opcase_view(ctx, &io->out[0], dout[0]);
+  tensor da = opcase_view(ctx, &io->in[0], din[0]), db = opcase_view(ctx, &io->in[1], din[1]),
+         dd = opcase_view(ctx, &io->in[2], din[2]), de = opcase_view(ctx, &io->in[3], din[3]);
+  ctx->ops->normal_kl_backward(ctx, &a, &b, &d, &e, &g, &da, &db, &dd, &de);
 }
 static void kl_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   int64_t n = opcase_numel(&io->in[0]);
@@ -300,15 +298,16 @@ static void dmol_ll_describe(const op_case *c, opcase_io *io) {
 static void dmol_ll_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                         float *const *out) {
   dmol_params p = dmol_of(c);
-  tensor l = view(&io->in[0], in[0]), x = view(&io->in[1], in[1]), lp = view(&io->out[0], out[0]);
-  dmol_log_likelihood_forward_cpu(ctx, &p, &l, &x, &lp);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), x = opcase_view(ctx, &io->in[1], in[1]),
+         lp = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->dmol_log_likelihood_forward(ctx, &p, &l, &x, &lp);
 }
 static void dmol_ll_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                         float *const *out, float *const *dout, float *const *din) {
   dmol_params p = dmol_of(c);
-  tensor l = view(&io->in[0], in[0]), x = view(&io->in[1], in[1]);
-  tensor g = view(&io->out[0], dout[0]), dl = view(&io->in[0], din[0]);
-  dmol_log_likelihood_backward_cpu(ctx, &p, &l, &x, &g, &dl);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), x = opcase_view(ctx, &io->in[1], in[1]);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dl = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->dmol_log_likelihood_backward(ctx, &p, &l, &x, &g, &dl);
 }
 
 /* ---- sample and mean (forward only; the same uniforms go to both precisions) ---- */
@@ -412,9 +411,10 @@ static void dmol_sample_describe(const op_case *c, opcase_io *io) {
 static void dmol_sample_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                             float *const *out) {
   dmol_params p = dmol_of(c);
-  tensor l = view(&io->in[0], in[0]), um = view(&io->in[1], in[1]), ul = view(&io->in[2], in[2]);
-  tensor x = view(&io->out[0], out[0]);
-  dmol_sample_cpu(ctx, &p, (float)c->fp[0], &l, &um, &ul, &x);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), um = opcase_view(ctx, &io->in[1], in[1]),
+         ul = opcase_view(ctx, &io->in[2], in[2]);
+  tensor x = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->dmol_sample(ctx, &p, (float)c->fp[0], &l, &um, &ul, &x);
 }
 
 static void dmol_mean_describe(const op_case *c, opcase_io *io) {
@@ -426,8 +426,8 @@ static void dmol_mean_describe(const op_case *c, opcase_io *io) {
 static void dmol_mean_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                           float *const *out) {
   dmol_params p = dmol_of(c);
-  tensor l = view(&io->in[0], in[0]), x = view(&io->out[0], out[0]);
-  dmol_mean_cpu(ctx, &p, &l, &x);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), x = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->dmol_mean(ctx, &p, &l, &x);
 }
 static void dmol_mean_ref(const op_case *c, const opcase_io *io, double *const *in,
                           double *const *out) {
@@ -458,14 +458,15 @@ static void bern_describe(const op_case *c, opcase_io *io) {
 }
 static void bern_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out) {
-  tensor l = view(&io->in[0], in[0]), x = view(&io->in[1], in[1]), lp = view(&io->out[0], out[0]);
-  bernoulli_log_likelihood_forward_cpu(ctx, &l, &x, &lp);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), x = opcase_view(ctx, &io->in[1], in[1]),
+         lp = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->bernoulli_log_likelihood_forward(ctx, &l, &x, &lp);
 }
 static void bern_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out, float *const *dout, float *const *din) {
-  tensor l = view(&io->in[0], in[0]), x = view(&io->in[1], in[1]);
-  tensor g = view(&io->out[0], dout[0]), dl = view(&io->in[0], din[0]);
-  bernoulli_log_likelihood_backward_cpu(ctx, &l, &x, &g, &dl);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), x = opcase_view(ctx, &io->in[1], in[1]);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dl = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->bernoulli_log_likelihood_backward(ctx, &l, &x, &g, &dl);
 }
 static void bern_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   int64_t N = c->ip[0], C = c->ip[1], HW = (int64_t)c->ip[2] * c->ip[3];
@@ -487,8 +488,8 @@ static void bern_mean_describe(const op_case *c, opcase_io *io) {
 }
 static void bern_mean_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                           float *const *out) {
-  tensor l = view(&io->in[0], in[0]), p = view(&io->out[0], out[0]);
-  bernoulli_mean_cpu(ctx, &l, &p);
+  tensor l = opcase_view(ctx, &io->in[0], in[0]), p = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->bernoulli_mean(ctx, &l, &p);
 }
 static void bern_mean_ref(const op_case *c, const opcase_io *io, double *const *in,
                           double *const *out) {

@@ -42,59 +42,110 @@ static void bn_describe(const op_case *c, opcase_io *io) {
   }
 }
 
-static tensor view4(const opcase_tensor *t, float *p) {
-  return tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-}
-static tensor view1(const opcase_tensor *t, float *p) { return tensor_1d(p, t->shape[0]); }
-
 static void bn_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
   batchnorm_params p = batchnorm_params_default();
-  tensor x = view4(&io->in[IN_X], in[IN_X]), y = view4(&io->out[OUT_Y], out[OUT_Y]);
-  tensor g = view1(&io->in[IN_GAMMA], in[IN_GAMMA]), b = view1(&io->in[IN_BETA], in[IN_BETA]);
+  tensor x = opcase_view(ctx, &io->in[IN_X], in[IN_X]),
+         y = opcase_view(ctx, &io->out[OUT_Y], out[OUT_Y]);
+  tensor g = opcase_view(ctx, &io->in[IN_GAMMA], in[IN_GAMMA]),
+         b = opcase_view(ctx, &io->in[IN_BETA], in[IN_BETA]);
   int swish = c->ip[5];
   if (!c->ip[4]) {
-    tensor rm = view1(&io->in[IN_RMEAN], in[IN_RMEAN]);
-    tensor rv = view1(&io->in[IN_RVAR], in[IN_RVAR]);
-    (swish ? bn_swish_forward_eval_cpu : batchnorm_forward_eval_cpu)(ctx, &p, &x, &g, &b, &rm, &rv,
-                                                                     &y);
+    tensor rm = opcase_view(ctx, &io->in[IN_RMEAN], in[IN_RMEAN]);
+    tensor rv = opcase_view(ctx, &io->in[IN_RVAR], in[IN_RVAR]);
+    (swish ? ctx->ops->bn_swish_forward_eval : ctx->ops->batchnorm_forward_eval)(ctx, &p, &x, &g,
+                                                                                 &b, &rm, &rv, &y);
     return;
   }
   /* the running statistics are updated in place: start the outputs from the inputs */
   size_t bytes = (size_t)c->ip[1] * sizeof(float);
-  memcpy(out[OUT_RMEAN], in[IN_RMEAN], bytes);
-  memcpy(out[OUT_RVAR], in[IN_RVAR], bytes);
-  tensor rm = view1(&io->out[OUT_RMEAN], out[OUT_RMEAN]);
-  tensor rv = view1(&io->out[OUT_RVAR], out[OUT_RVAR]);
-  tensor sm = view1(&io->out[OUT_SMEAN], out[OUT_SMEAN]);
-  tensor si = view1(&io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
-  (swish ? bn_swish_forward_train_cpu : batchnorm_forward_train_cpu)(ctx, &p, NULL, &x, &g, &b, &rm,
-                                                                     &rv, &y, &sm, &si);
+  ctx->ops->copy(ctx, out[OUT_RMEAN], in[IN_RMEAN], bytes);
+  ctx->ops->copy(ctx, out[OUT_RVAR], in[IN_RVAR], bytes);
+  tensor rm = opcase_view(ctx, &io->out[OUT_RMEAN], out[OUT_RMEAN]);
+  tensor rv = opcase_view(ctx, &io->out[OUT_RVAR], out[OUT_RVAR]);
+  tensor sm = opcase_view(ctx, &io->out[OUT_SMEAN], out[OUT_SMEAN]);
+  tensor si = opcase_view(ctx, &io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
+  (swish ? ctx->ops->bn_swish_forward_train
+         : ctx->ops->batchnorm_forward_train)(ctx, &p, NULL, &x, &g, &b, &rm, &rv, &y, &sm, &si);
 }
 
 static void bn_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
   batchnorm_params p = batchnorm_params_default();
-  tensor x = view4(&io->in[IN_X], in[IN_X]), dy = view4(&io->out[OUT_Y], dout[OUT_Y]);
-  tensor g = view1(&io->in[IN_GAMMA], in[IN_GAMMA]), b = view1(&io->in[IN_BETA], in[IN_BETA]);
-  tensor dx = view4(&io->in[IN_X], din[IN_X]);
-  tensor dg = view1(&io->in[IN_GAMMA], din[IN_GAMMA]), db = view1(&io->in[IN_BETA], din[IN_BETA]);
+  tensor x = opcase_view(ctx, &io->in[IN_X], in[IN_X]),
+         dy = opcase_view(ctx, &io->out[OUT_Y], dout[OUT_Y]);
+  tensor g = opcase_view(ctx, &io->in[IN_GAMMA], in[IN_GAMMA]),
+         b = opcase_view(ctx, &io->in[IN_BETA], in[IN_BETA]);
+  tensor dx = opcase_view(ctx, &io->in[IN_X], din[IN_X]);
+  tensor dg = opcase_view(ctx, &io->in[IN_GAMMA], din[IN_GAMMA]),
+         db = opcase_view(ctx, &io->in[IN_BETA], din[IN_BETA]);
   int swish = c->ip[5];
   if (!c->ip[4]) {
-    tensor rm = view1(&io->in[IN_RMEAN], in[IN_RMEAN]);
-    tensor rv = view1(&io->in[IN_RVAR], in[IN_RVAR]);
+    tensor rm = opcase_view(ctx, &io->in[IN_RMEAN], in[IN_RMEAN]);
+    tensor rv = opcase_view(ctx, &io->in[IN_RVAR], in[IN_RVAR]);
     if (swish)
-      bn_swish_backward_eval_cpu(ctx, &p, &x, &g, &b, &rm, &rv, &dy, &dx, &dg, &db);
+      ctx->ops->bn_swish_backward_eval(ctx, &p, &x, &g, &b, &rm, &rv, &dy, &dx, &dg, &db);
     else
-      batchnorm_backward_eval_cpu(ctx, &p, &x, &g, &rm, &rv, &dy, &dx, &dg, &db);
+      ctx->ops->batchnorm_backward_eval(ctx, &p, &x, &g, &rm, &rv, &dy, &dx, &dg, &db);
     return;
   }
-  tensor sm = view1(&io->out[OUT_SMEAN], out[OUT_SMEAN]);
-  tensor si = view1(&io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
+  tensor sm = opcase_view(ctx, &io->out[OUT_SMEAN], out[OUT_SMEAN]);
+  tensor si = opcase_view(ctx, &io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
   if (swish)
-    bn_swish_backward_train_cpu(ctx, NULL, &x, &g, &b, &sm, &si, &dy, &dx, &dg, &db);
+    ctx->ops->bn_swish_backward_train(ctx, NULL, &x, &g, &b, &sm, &si, &dy, &dx, &dg, &db);
   else
-    batchnorm_backward_train_cpu(ctx, NULL, &x, &g, &sm, &si, &dy, &dx, &dg, &db);
+    ctx->ops->batchnorm_backward_train(ctx, NULL, &x, &g, &sm, &si, &dy, &dx, &dg, &db);
+}
+
+/* The same training op through its halves (batchnorm.h, bn_swish.h), as the trainer calls them
+ * around an explicit cross-rank reduction (none here: world size 1). The sums buffers are HOST
+ * doubles on every backend (the contract of the halves). */
+static void halves_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
+                       float *const *out) {
+  batchnorm_params p = batchnorm_params_default();
+  tensor x = opcase_view(ctx, &io->in[IN_X], in[IN_X]),
+         y = opcase_view(ctx, &io->out[OUT_Y], out[OUT_Y]);
+  tensor g = opcase_view(ctx, &io->in[IN_GAMMA], in[IN_GAMMA]),
+         b = opcase_view(ctx, &io->in[IN_BETA], in[IN_BETA]);
+  size_t bytes = (size_t)c->ip[1] * sizeof(float);
+  ctx->ops->copy(ctx, out[OUT_RMEAN], in[IN_RMEAN], bytes);
+  ctx->ops->copy(ctx, out[OUT_RVAR], in[IN_RVAR], bytes);
+  tensor rm = opcase_view(ctx, &io->out[OUT_RMEAN], out[OUT_RMEAN]);
+  tensor rv = opcase_view(ctx, &io->out[OUT_RVAR], out[OUT_RVAR]);
+  tensor sm = opcase_view(ctx, &io->out[OUT_SMEAN], out[OUT_SMEAN]);
+  tensor si = opcase_view(ctx, &io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
+  double *sums = nvae_malloc((size_t)batchnorm_sums_len(c->ip[1]) * sizeof(double));
+  ctx->ops->batchnorm_local_sums(ctx, &x, sums);
+  /* (the all-reduce of the sums across ranks goes here) */
+  (c->ip[5] ? ctx->ops->bn_swish_normalize
+            : ctx->ops->batchnorm_normalize)(ctx, &p, sums, &x, &g, &b, &rm, &rv, &y, &sm, &si);
+  nvae_free(sums);
+}
+
+static void halves_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
+                       float *const *out, float *const *dout, float *const *din) {
+  tensor x = opcase_view(ctx, &io->in[IN_X], in[IN_X]),
+         dy = opcase_view(ctx, &io->out[OUT_Y], dout[OUT_Y]);
+  tensor g = opcase_view(ctx, &io->in[IN_GAMMA], in[IN_GAMMA]),
+         b = opcase_view(ctx, &io->in[IN_BETA], in[IN_BETA]);
+  tensor dx = opcase_view(ctx, &io->in[IN_X], din[IN_X]);
+  tensor dg = opcase_view(ctx, &io->in[IN_GAMMA], din[IN_GAMMA]),
+         db = opcase_view(ctx, &io->in[IN_BETA], din[IN_BETA]);
+  tensor sm = opcase_view(ctx, &io->out[OUT_SMEAN], out[OUT_SMEAN]);
+  tensor si = opcase_view(ctx, &io->out[OUT_SINVSTD], out[OUT_SINVSTD]);
+  double *sums = nvae_malloc((size_t)batchnorm_sums_len(c->ip[1]) * sizeof(double));
+  float *dz_mem = NULL;
+  tensor src = dy; /* BN+Swish: the BN halves run on dz = dy * swish'(z) */
+  if (c->ip[5]) {
+    dz_mem = ctx->ops->alloc(tensor_bytes(&dy));
+    src = opcase_view(ctx, &io->out[OUT_Y], dz_mem);
+    ctx->ops->bn_swish_backward_dz(ctx, &x, &g, &b, &sm, &si, &dy, &src);
+  }
+  ctx->ops->batchnorm_backward_sums(ctx, &x, &sm, &si, &src, sums, &dg, &db);
+  /* (the all-reduce of the sums across ranks goes here) */
+  ctx->ops->batchnorm_backward_input(ctx, sums, &x, &g, &sm, &si, &src, &dx);
+  if (dz_mem) ctx->ops->free(dz_mem);
+  nvae_free(sums);
 }
 
 /* Double reference from NVAE.md §1.1: two-pass batch statistics (biased variance to normalise,
@@ -135,6 +186,9 @@ static void bn_ref(const op_case *c, const opcase_io *io, double *const *in, dou
 #define BN_CASE(family, label, n, c, h, w, train, swish, lo, hi)                                   \
   { family, label, 0, {n, c, h, w, train, swish}, {lo, hi}, bn_describe, bn_fwd, bn_bwd, bn_ref }
 
+#define HALVES_CASE(family, label, n, c, h, w, swish, lo, hi)                                       \
+  { family, label, 0, {n, c, h, w, 1, swish}, {lo, hi}, bn_describe, halves_fwd, halves_bwd, bn_ref }
+
 static const op_case cases[] = {
     BN_CASE("batchnorm", "train 3x5x7x9", 3, 5, 7, 9, 1, 0, -2.0, 3.0),
     BN_CASE("batchnorm", "train 2x3x5x3 x in [9,11]", 2, 3, 5, 3, 1, 0, 9.0, 11.0),
@@ -143,6 +197,9 @@ static const op_case cases[] = {
     BN_CASE("bn_swish", "train 3x5x7x9", 3, 5, 7, 9, 1, 1, -2.0, 3.0),
     BN_CASE("bn_swish", "train 2x7x3x5 x in [4,6]", 2, 7, 3, 5, 1, 1, 4.0, 6.0),
     BN_CASE("bn_swish", "eval 3x5x7x9", 3, 5, 7, 9, 0, 1, -2.0, 3.0),
+    /* the halves around the sync-BN reduction, one op at a time */
+    HALVES_CASE("batchnorm_halves", "train 3x5x7x9", 3, 5, 7, 9, 0, -2.0, 3.0),
+    HALVES_CASE("bn_swish_halves", "train 2x7x3x5 x in [4,6]", 2, 7, 3, 5, 1, 4.0, 6.0),
     /* above the kernels' OpenMP threshold (65536 elements): the threaded paths */
     BN_CASE("batchnorm", "train 4x17x32x32 (threads)", 4, 17, 32, 32, 1, 0, -2.0, 3.0),
     BN_CASE("batchnorm", "eval 4x17x32x32 (threads)", 4, 17, 32, 32, 0, 0, -2.0, 3.0),

@@ -16,15 +16,8 @@
 #include <math.h>
 #include <string.h>
 
-/* An n-d view (trailing shape entries of an opcase_tensor are 1). */
-static tensor view(const opcase_tensor *t, float *p) {
-  tensor v = tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-  v.ndim = t->ndim;
-  return v;
-}
-
-static void copy_in(const opcase_io *io, int i, float *dst, float *const *in) {
-  memcpy(dst, in[i], (size_t)opcase_numel(&io->in[i]) * sizeof(float));
+static void copy_in(op_ctx *ctx, const opcase_io *io, int i, float *dst, float *const *in) {
+  ctx->ops->copy(ctx, dst, in[i], (size_t)opcase_numel(&io->in[i]) * sizeof(float));
 }
 
 /* ================= spectral_sigma: ip = {rows, cols}; sigma = u^T W v ================= */
@@ -39,15 +32,16 @@ static void sigma_describe(const op_case *c, opcase_io *io) {
 }
 static void sigma_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out) {
-  tensor W = view(&io->in[0], in[0]), u = view(&io->in[1], in[1]), v = view(&io->in[2], in[2]);
-  tensor s = view(&io->out[0], out[0]);
-  spectral_sigma_forward_cpu(ctx, &W, &u, &v, &s);
+  tensor W = opcase_view(ctx, &io->in[0], in[0]), u = opcase_view(ctx, &io->in[1], in[1]),
+         v = opcase_view(ctx, &io->in[2], in[2]);
+  tensor s = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->spectral_sigma_forward(ctx, &W, &u, &v, &s);
 }
 static void sigma_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out, float *const *dout, float *const *din) {
-  tensor u = view(&io->in[1], in[1]), v = view(&io->in[2], in[2]);
-  tensor g = view(&io->out[0], dout[0]), dW = view(&io->in[0], din[0]);
-  spectral_sigma_backward_cpu(ctx, &u, &v, &g, &dW);
+  tensor u = opcase_view(ctx, &io->in[1], in[1]), v = opcase_view(ctx, &io->in[2], in[2]);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dW = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->spectral_sigma_backward(ctx, &u, &v, &g, &dW);
 }
 static void sigma_ref(const op_case *c, const opcase_io *io, double *const *in,
                       double *const *out) {
@@ -71,10 +65,11 @@ static void power_describe(const op_case *c, opcase_io *io) {
 }
 static void power_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out) {
-  copy_in(io, 1, out[0], in);
-  copy_in(io, 2, out[1], in);
-  tensor W = view(&io->in[0], in[0]), u = view(&io->out[0], out[0]), v = view(&io->out[1], out[1]);
-  spectral_power_iteration_cpu(ctx, &W, &u, &v, c->ip[2]);
+  copy_in(ctx, io, 1, out[0], in);
+  copy_in(ctx, io, 2, out[1], in);
+  tensor W = opcase_view(ctx, &io->in[0], in[0]), u = opcase_view(ctx, &io->out[0], out[0]),
+         v = opcase_view(ctx, &io->out[1], out[1]);
+  ctx->ops->spectral_power_iteration(ctx, &W, &u, &v, c->ip[2]);
 }
 static void normalize_ref(double *a, int64_t n) {
   double ss = 0;
@@ -102,6 +97,25 @@ static void power_ref(const op_case *c, const opcase_io *io, double *const *in,
   }
 }
 
+/* ==== spectral_normalize: ip = {n}; fp[0] = scale of a (small: the 1e-3 floor) ==== */
+
+static void snorm_describe(const op_case *c, opcase_io *io) {
+  float a = (float)c->fp[0];
+  opcase_add_in(io, "a", 1, OPCASE_SHAPE(c->ip[0]), 0, -a, a);
+  opcase_add_out(io, "a_out", 1, OPCASE_SHAPE(c->ip[0]));
+}
+static void snorm_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
+                      float *const *out) {
+  copy_in(ctx, io, 0, out[0], in); /* in place */
+  tensor a = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->spectral_normalize(ctx, &a);
+}
+static void snorm_ref(const op_case *c, const opcase_io *io, double *const *in,
+                      double *const *out) {
+  memcpy(out[0], in[0], (size_t)c->ip[0] * sizeof(double));
+  normalize_ref(out[0], c->ip[0]);
+}
+
 /* ============ bn_max_abs: ip = {C, make the largest |gamma| negative}; no ties ============ */
 
 /* A clear winner (FD steps of 1e-6 must not change the arg-max), positive or negative. */
@@ -122,13 +136,14 @@ static void bnmax_describe(const op_case *c, opcase_io *io) {
 }
 static void bnmax_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out) {
-  tensor g = view(&io->in[0], in[0]), o = view(&io->out[0], out[0]);
-  bn_max_abs_forward_cpu(ctx, &g, &o);
+  tensor g = opcase_view(ctx, &io->in[0], in[0]), o = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->bn_max_abs_forward(ctx, &g, &o);
 }
 static void bnmax_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out, float *const *dout, float *const *din) {
-  tensor g = view(&io->in[0], in[0]), d = view(&io->out[0], dout[0]), dg = view(&io->in[0], din[0]);
-  bn_max_abs_backward_cpu(ctx, &g, &d, &dg);
+  tensor g = opcase_view(ctx, &io->in[0], in[0]), d = opcase_view(ctx, &io->out[0], dout[0]),
+         dg = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->bn_max_abs_backward(ctx, &g, &d, &dg);
 }
 static void bnmax_ref(const op_case *c, const opcase_io *io, double *const *in,
                       double *const *out) {
@@ -145,13 +160,13 @@ static void sps_describe(const op_case *c, opcase_io *io) {
 }
 static void sps_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                     float *const *out) {
-  tensor x = view(&io->in[0], in[0]), y = view(&io->out[0], out[0]);
-  sum_per_sample_forward_cpu(ctx, &x, &y);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->sum_per_sample_forward(ctx, &x, &y);
 }
 static void sps_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                     float *const *out, float *const *dout, float *const *din) {
-  tensor g = view(&io->out[0], dout[0]), dx = view(&io->in[0], din[0]);
-  sum_per_sample_backward_cpu(ctx, &g, &dx);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->sum_per_sample_backward(ctx, &g, &dx);
 }
 static void sps_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   int64_t N = c->ip[0], k = opcase_numel(&io->in[0]) / N;
@@ -172,13 +187,13 @@ static void region_describe(const op_case *c, opcase_io *io) {
 }
 static void region_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  tensor x = view(&io->in[0], in[0]), y = view(&io->out[0], out[0]);
-  sum_region_per_sample_forward_cpu(ctx, &x, c->ip[4], c->ip[5], c->ip[6], c->ip[7], &y);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->sum_region_per_sample_forward(ctx, &x, c->ip[4], c->ip[5], c->ip[6], c->ip[7], &y);
 }
 static void region_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out, float *const *dout, float *const *din) {
-  tensor g = view(&io->out[0], dout[0]), dx = view(&io->in[0], din[0]);
-  sum_region_per_sample_backward_cpu(ctx, c->ip[4], c->ip[5], c->ip[6], c->ip[7], &g, &dx);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->sum_region_per_sample_backward(ctx, c->ip[4], c->ip[5], c->ip[6], c->ip[7], &g, &dx);
 }
 static void region_ref(const op_case *c, const opcase_io *io, double *const *in,
                        double *const *out) {
@@ -204,13 +219,13 @@ static void mean_describe(const op_case *c, opcase_io *io) {
 }
 static void mean_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out) {
-  tensor x = view(&io->in[0], in[0]), y = view(&io->out[0], out[0]);
-  mean_over_batch_forward_cpu(ctx, &x, &y);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
+  ctx->ops->mean_over_batch_forward(ctx, &x, &y);
 }
 static void mean_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out, float *const *dout, float *const *din) {
-  tensor g = view(&io->out[0], dout[0]), dx = view(&io->in[0], din[0]);
-  mean_over_batch_backward_cpu(ctx, &g, &dx);
+  tensor g = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
+  ctx->ops->mean_over_batch_backward(ctx, &g, &dx);
 }
 static void mean_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   double s = 0;
@@ -232,11 +247,12 @@ static void opt_describe(const op_case *c, opcase_io *io) {
 }
 static void adamax_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  for (int i = 0; i < 3; i++) copy_in(io, i == 0 ? 0 : i + 1, out[i], in);
-  tensor th = view(&io->out[0], out[0]), g = view(&io->in[1], in[1]), m = view(&io->out[1], out[1]),
-         u = view(&io->out[2], out[2]);
+  for (int i = 0; i < 3; i++)
+    copy_in(ctx, io, i == 0 ? 0 : i + 1, out[i], in);
+  tensor th = opcase_view(ctx, &io->out[0], out[0]), g = opcase_view(ctx, &io->in[1], in[1]),
+         m = opcase_view(ctx, &io->out[1], out[1]), u = opcase_view(ctx, &io->out[2], out[2]);
   adamax_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1]};
-  adamax_step_cpu(ctx, &p, &th, &g, &m, &u);
+  ctx->ops->adamax_step(ctx, &p, &th, &g, &m, &u);
 }
 static void adamax_ref(const op_case *c, const opcase_io *io, double *const *in,
                        double *const *out) {
@@ -251,11 +267,12 @@ static void adamax_ref(const op_case *c, const opcase_io *io, double *const *in,
 }
 static void adam_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                      float *const *out) {
-  for (int i = 0; i < 3; i++) copy_in(io, i == 0 ? 0 : i + 1, out[i], in);
-  tensor th = view(&io->out[0], out[0]), g = view(&io->in[1], in[1]), m = view(&io->out[1], out[1]),
-         v = view(&io->out[2], out[2]);
+  for (int i = 0; i < 3; i++)
+    copy_in(ctx, io, i == 0 ? 0 : i + 1, out[i], in);
+  tensor th = opcase_view(ctx, &io->out[0], out[0]), g = opcase_view(ctx, &io->in[1], in[1]),
+         m = opcase_view(ctx, &io->out[1], out[1]), v = opcase_view(ctx, &io->out[2], out[2]);
   adam_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1]};
-  adam_step_cpu(ctx, &p, &th, &g, &m, &v);
+  ctx->ops->adam_step(ctx, &p, &th, &g, &m, &v);
 }
 static void adam_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {
   double b1 = 0.9, b2 = 0.999, lr = c->fp[0], wd = c->fp[1], eps = c->fp[2];
@@ -285,8 +302,9 @@ static void stat_describe(const op_case *c, opcase_io *io) {
 }
 static void normsq_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  tensor x = view(&io->in[0], in[0]);
-  out[0][0] = (float)grad_norm_sq_cpu(ctx, &x);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]);
+  float v = (float)ctx->ops->grad_norm_sq(ctx, &x);
+  ctx->ops->from_host(ctx, out[0], &v, sizeof v); /* out is on ctx's device */
 }
 static void normsq_ref(const op_case *c, const opcase_io *io, double *const *in,
                        double *const *out) {
@@ -296,8 +314,9 @@ static void normsq_ref(const op_case *c, const opcase_io *io, double *const *in,
 }
 static void nonfinite_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                           float *const *out) {
-  tensor x = view(&io->in[0], in[0]);
-  out[0][0] = (float)nonfinite_count_cpu(ctx, &x);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]);
+  float v = (float)ctx->ops->nonfinite_count(ctx, &x);
+  ctx->ops->from_host(ctx, out[0], &v, sizeof v);
 }
 static void nonfinite_ref(const op_case *c, const opcase_io *io, double *const *in,
                           double *const *out) {
@@ -319,6 +338,9 @@ static const op_case cases[] = {
      power_ref},
     {"power_iteration", "11x7 tiny W (floor)", 0, {11, 7, 2}, {1e-5}, power_describe, power_fwd,
      NULL, power_ref},
+    {"spectral_normalize", "n37", 0, {37}, {1.0}, snorm_describe, snorm_fwd, NULL, snorm_ref},
+    {"spectral_normalize", "n9 tiny (floor)", 0, {9}, {1e-5}, snorm_describe, snorm_fwd, NULL,
+     snorm_ref},
     {"bn_max_abs", "C13 positive max", 0, {13, 0}, {0}, bnmax_describe, bnmax_fwd, bnmax_bwd,
      bnmax_ref},
     {"bn_max_abs", "C7 negative max", 0, {7, 1}, {0}, bnmax_describe, bnmax_fwd, bnmax_bwd,

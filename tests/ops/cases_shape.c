@@ -16,10 +16,6 @@
 
 #define MAX_PIECES 4
 
-static tensor view4(const opcase_tensor *t, float *p) {
-  return tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
-}
-
 static int64_t total_channels(const op_case *c) {
   int64_t t = 0;
   for (int i = 0; i < c->ip[3]; i++)
@@ -41,24 +37,24 @@ static void concat_describe(const op_case *c, opcase_io *io) {
 
 static void concat_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out) {
-  tensor xs[MAX_PIECES], y = view4(&io->out[0], out[0]);
+  tensor xs[MAX_PIECES], y = opcase_view(ctx, &io->out[0], out[0]);
   const tensor *px[MAX_PIECES];
   for (int i = 0; i < io->n_in; i++) {
-    xs[i] = view4(&io->in[i], in[i]);
+    xs[i] = opcase_view(ctx, &io->in[i], in[i]);
     px[i] = &xs[i];
   }
-  concat_channels_forward_cpu(ctx, io->n_in, px, &y);
+  ctx->ops->concat_channels_forward(ctx, io->n_in, px, &y);
 }
 
 static void concat_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                        float *const *out, float *const *dout, float *const *din) {
-  tensor dxs[MAX_PIECES], dy = view4(&io->out[0], dout[0]);
+  tensor dxs[MAX_PIECES], dy = opcase_view(ctx, &io->out[0], dout[0]);
   tensor *pdx[MAX_PIECES];
   for (int i = 0; i < io->n_in; i++) {
-    dxs[i] = view4(&io->in[i], din[i]);
+    dxs[i] = opcase_view(ctx, &io->in[i], din[i]);
     pdx[i] = din[i] ? &dxs[i] : NULL; /* a non-differentiable piece: NULL entry */
   }
-  concat_channels_backward_cpu(ctx, io->n_in, &dy, pdx);
+  ctx->ops->concat_channels_backward(ctx, io->n_in, &dy, pdx);
 }
 
 /* Generic copy between a whole [N, ΣC, HW] and its pieces, in double. */
@@ -99,24 +95,24 @@ static void split_describe(const op_case *c, opcase_io *io) {
 
 static void split_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out) {
-  tensor x = view4(&io->in[0], in[0]), ys[MAX_PIECES];
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), ys[MAX_PIECES];
   tensor *py[MAX_PIECES];
   for (int i = 0; i < io->n_out; i++) {
-    ys[i] = view4(&io->out[i], out[i]);
+    ys[i] = opcase_view(ctx, &io->out[i], out[i]);
     py[i] = &ys[i];
   }
-  split_channels_forward_cpu(ctx, &x, io->n_out, py);
+  ctx->ops->split_channels_forward(ctx, &x, io->n_out, py);
 }
 
 static void split_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                       float *const *out, float *const *dout, float *const *din) {
-  tensor dx = view4(&io->in[0], din[0]), dys[MAX_PIECES];
+  tensor dx = opcase_view(ctx, &io->in[0], din[0]), dys[MAX_PIECES];
   const tensor *pdy[MAX_PIECES];
   for (int i = 0; i < io->n_out; i++) {
-    dys[i] = view4(&io->out[i], dout[i]);
+    dys[i] = opcase_view(ctx, &io->out[i], dout[i]);
     pdy[i] = io->out[i].diff ? &dys[i] : NULL; /* out of the loss: no gradient flows from it */
   }
-  split_channels_backward_cpu(ctx, io->n_out, pdy, &dx);
+  ctx->ops->split_channels_backward(ctx, io->n_out, pdy, &dx);
 }
 
 static void split_ref(const op_case *c, const opcase_io *io, double *const *in,
@@ -134,20 +130,20 @@ static void up_describe(const op_case *c, opcase_io *io) {
 
 static void up_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out) {
-  tensor x = view4(&io->in[0], in[0]), y = view4(&io->out[0], out[0]);
+  tensor x = opcase_view(ctx, &io->in[0], in[0]), y = opcase_view(ctx, &io->out[0], out[0]);
   if (c->ip[4])
-    upsample_bilinear2x_forward_cpu(ctx, &x, &y);
+    ctx->ops->upsample_bilinear2x_forward(ctx, &x, &y);
   else
-    upsample_nearest2x_forward_cpu(ctx, &x, &y);
+    ctx->ops->upsample_nearest2x_forward(ctx, &x, &y);
 }
 
 static void up_bwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in,
                    float *const *out, float *const *dout, float *const *din) {
-  tensor dy = view4(&io->out[0], dout[0]), dx = view4(&io->in[0], din[0]);
+  tensor dy = opcase_view(ctx, &io->out[0], dout[0]), dx = opcase_view(ctx, &io->in[0], din[0]);
   if (c->ip[4])
-    upsample_bilinear2x_backward_cpu(ctx, &dy, &dx);
+    ctx->ops->upsample_bilinear2x_backward(ctx, &dy, &dx);
   else
-    upsample_nearest2x_backward_cpu(ctx, &dy, &dx);
+    ctx->ops->upsample_nearest2x_backward(ctx, &dy, &dx);
 }
 
 /* Source coordinate of output index o on a 2n-long axis, PyTorch align_corners=True:

@@ -10,6 +10,7 @@ const op_case *op_cases_act(int *count);
 const op_case *op_cases_shape(int *count);
 const op_case *op_cases_dist(int *count);
 const op_case *op_cases_optim(int *count);
+const op_case *op_cases_random(int *count);
 
 static const op_case_family_fn families[] = {
     op_cases_arith,
@@ -19,6 +20,7 @@ static const op_case_family_fn families[] = {
     op_cases_shape,
     op_cases_dist,
     op_cases_optim,
+    op_cases_random,
 };
 
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))

@@ -55,7 +55,32 @@ static double ref_loss(const op_case *c, const opcase_io *io, double *const *in,
   return l;
 }
 
+tensor opcase_view(const op_ctx *ctx, const opcase_tensor *t, float *p) {
+  tensor v = tensor_4d(p, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
+  v.ndim = t->ndim;
+  v.device = ctx->device;
+  return v;
+}
+
+/* The case's float inputs on the host: uniform in each input's range (integers where asked), then
+ * the case's fixup. Shared by the finite-difference check and the backend comparison. */
+static void init_inputs(const opcase_io *io, uint64_t seed, float **in32) {
+  for (int i = 0; i < io->n_in; i++) {
+    const opcase_tensor *t = &io->in[i];
+    int64_t n = opcase_numel(t);
+    float lo = t->lo, hi = t->hi;
+    if (lo == 0 && hi == 0) lo = -1, hi = 1;
+    in32[i] = nvae_malloc((size_t)n * sizeof(float));
+    test_fill_uniform(in32[i], n, lo, hi, seed, 100u + (uint32_t)i);
+    if (t->integer)
+      for (int64_t j = 0; j < n; j++)
+        in32[i][j] = floorf(in32[i][j] + 0.5f);
+  }
+  if (io->fixup_f32) io->fixup_f32(io, in32);
+}
+
 int opcase_check(const op_case *c, op_ctx *ctx, uint64_t seed, int verbose) {
+  NVAE_ASSERT(ctx->device == DEVICE_CPU, "opcase_check works on host buffers: a CPU context");
   opcase_io io;
   memset(&io, 0, sizeof io);
   c->describe(c, &io);
@@ -68,17 +93,7 @@ int opcase_check(const op_case *c, op_ctx *ctx, uint64_t seed, int verbose) {
   float *din32[OPCASE_MAX_IO] = {0}, *din0[OPCASE_MAX_IO] = {0};
   double *in64[OPCASE_MAX_IO] = {0}, *out64[OPCASE_MAX_IO] = {0}, *w64[OPCASE_MAX_IO] = {0};
 
-  for (int i = 0; i < io.n_in; i++) {
-    opcase_tensor *t = &io.in[i];
-    int64_t n = opcase_numel(t);
-    float lo = t->lo, hi = t->hi;
-    if (lo == 0 && hi == 0) lo = -1, hi = 1;
-    in32[i] = nvae_malloc((size_t)n * sizeof(float));
-    test_fill_uniform(in32[i], n, lo, hi, seed, 100u + (uint32_t)i);
-    if (t->integer)
-      for (int64_t j = 0; j < n; j++) in32[i][j] = floorf(in32[i][j] + 0.5f);
-  }
-  if (io.fixup_f32) io.fixup_f32(&io, in32);
+  init_inputs(&io, seed, in32);
   for (int i = 0; i < io.n_in; i++) {
     int64_t n = opcase_numel(&io.in[i]);
     in64[i] = nvae_malloc((size_t)n * sizeof(double));
@@ -175,6 +190,206 @@ int opcase_check(const op_case *c, op_ctx *ctx, uint64_t seed, int verbose) {
     nvae_free(out64[i]);
     nvae_free(dout32[i]);
     nvae_free(w64[i]);
+  }
+  return test_failures - before;
+}
+
+/* ======================= backend against backend (opcase_compare) ======================= */
+
+static float *upload(op_ctx *ctx, const float *host, int64_t n) {
+  float *d = ctx->ops->alloc((size_t)n * sizeof(float));
+  ctx->ops->from_host(ctx, d, host, (size_t)n * sizeof(float));
+  return d;
+}
+
+static float *download(op_ctx *ctx, const float *dev, int64_t n) {
+  float *h = nvae_malloc((size_t)n * sizeof(float));
+  ctx->ops->to_host(ctx, h, dev, (size_t)n * sizeof(float));
+  return h;
+}
+
+static void free_dev(op_ctx *ctx, float **p) {
+  for (int i = 0; i < OPCASE_MAX_IO; i++)
+    if (p[i]) ctx->ops->free(p[i]), p[i] = NULL;
+}
+
+/* What one backend produced for a case: forward outputs, the gradients backward added to zeroed
+ * buffers (g), and the results of a second backward onto buffers pre-filled with din0 (acc). */
+typedef struct side_result {
+  float *out[OPCASE_MAX_IO], *g[OPCASE_MAX_IO], *acc[OPCASE_MAX_IO];
+} side_result;
+
+static void run_side(const op_case *c, op_ctx *ctx, const opcase_io *io, float *const *in32,
+                     float *const *poison, float *const *dout32, float *const *zeros,
+                     float *const *din0, side_result *r) {
+  float *in[OPCASE_MAX_IO] = {0}, *out[OPCASE_MAX_IO] = {0}, *dout[OPCASE_MAX_IO] = {0};
+  float *din[OPCASE_MAX_IO] = {0};
+  for (int i = 0; i < io->n_in; i++)
+    in[i] = upload(ctx, in32[i], opcase_numel(&io->in[i]));
+  for (int o = 0; o < io->n_out; o++) {
+    int64_t n = opcase_numel(&io->out[o]);
+    out[o] = upload(ctx, poison[o], n); /* NaN: an element the op does not write fails */
+    dout[o] = upload(ctx, dout32[o], n);
+  }
+  c->forward(c, ctx, io, in, out);
+  for (int o = 0; o < io->n_out; o++)
+    r->out[o] = download(ctx, out[o], opcase_numel(&io->out[o]));
+  if (c->backward) {
+    /* pass 1: zeroed gradient buffers, so what the op adds is compared without the rounding of
+     * an accumulation; pass 2: random pre-filled buffers, to see that the op ADDS */
+    for (int pass = 0; pass < 2; pass++) {
+      for (int i = 0; i < io->n_in; i++)
+        if (io->in[i].diff)
+          din[i] = upload(ctx, pass ? din0[i] : zeros[i], opcase_numel(&io->in[i]));
+      c->backward(c, ctx, io, in, out, dout, din);
+      for (int i = 0; i < io->n_in; i++)
+        if (io->in[i].diff) {
+          float *h = download(ctx, din[i], opcase_numel(&io->in[i]));
+          if (pass)
+            r->acc[i] = h;
+          else
+            r->g[i] = h;
+        }
+      free_dev(ctx, din);
+    }
+  }
+  free_dev(ctx, in);
+  free_dev(ctx, out);
+  free_dev(ctx, dout);
+}
+
+static void side_free(side_result *r) {
+  for (int i = 0; i < OPCASE_MAX_IO; i++) {
+    nvae_free(r->out[i]);
+    nvae_free(r->g[i]);
+    nvae_free(r->acc[i]);
+  }
+}
+
+static int64_t count_nonfinite(const float *x, int64_t n) {
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i++)
+    k += !isfinite(x[i]);
+  return k;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t bytes) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < bytes; i++)
+    h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+static float ulp_of(float v) {
+  float a = fabsf(v);
+  return nextafterf(a, INFINITY) - a;
+}
+
+/* One compared tensor: relative L2 error against ref, NaN/Inf in dev where ref is finite. */
+static void compare_one(const op_case *c, const char *what, const float *dev, const float *ref,
+                        int64_t n, double tol, int verbose, opcase_cmp_result *res) {
+  int64_t bad_dev = count_nonfinite(dev, n), bad_ref = count_nonfinite(ref, n);
+  double err = bad_dev > bad_ref ? INFINITY : test_rel_err_ff(dev, ref, n);
+  CHECK(err <= tol,
+        "%s [%s] %s: rel err %.3g > %.3g vs the CPU backend (%lld non-finite on the "
+        "device, %lld on the CPU, of %lld)",
+        c->family, c->label, what, err, tol, (long long)bad_dev, (long long)bad_ref, (long long)n);
+  if (verbose)
+    printf("  %-18s %-34s %-16s rel err %.2e (bound %.0e)\n", c->family, c->label, what, err, tol);
+  res->n_checked++;
+  double ratio = err / tol;
+  if (!(ratio <= res->worst_ratio)) {
+    res->worst_ratio = ratio;
+    res->worst_err = err;
+    snprintf(res->worst_what, sizeof res->worst_what, "%s", what);
+  }
+}
+
+int opcase_compare(const op_case *c, op_ctx *ref, op_ctx *dev, uint64_t seed, int verbose,
+                   opcase_cmp_result *res) {
+  opcase_io io;
+  memset(&io, 0, sizeof io);
+  c->describe(c, &io);
+  double tol = io.tol_dev > 0 ? io.tol_dev : OPCASE_TOL_DEV;
+  if (dev->allow_tf32) tol = io.tol_dev_tf32 > 0 ? io.tol_dev_tf32 : OPCASE_TOL_DEV_TF32;
+  int before = test_failures;
+  opcase_cmp_result local;
+  if (!res) res = &local;
+  memset(res, 0, sizeof *res);
+  res->dev_hash = 14695981039346656037ull;
+
+  float *in32[OPCASE_MAX_IO] = {0}, *poison[OPCASE_MAX_IO] = {0}, *dout32[OPCASE_MAX_IO] = {0};
+  float *zeros[OPCASE_MAX_IO] = {0}, *din0[OPCASE_MAX_IO] = {0};
+  init_inputs(&io, seed, in32);
+  for (int o = 0; o < io.n_out; o++) {
+    int64_t n = opcase_numel(&io.out[o]);
+    poison[o] = nvae_malloc((size_t)n * sizeof(float));
+    dout32[o] = nvae_malloc((size_t)n * sizeof(float));
+    for (int64_t j = 0; j < n; j++)
+      poison[o][j] = NAN;
+    test_fill_uniform(dout32[o], n, -1, 1, seed, 200u + (uint32_t)o);
+    if (!io.out[o].diff)
+      for (int64_t j = 0; j < n; j++)
+        dout32[o][j] = 0;
+  }
+  for (int i = 0; i < io.n_in; i++) {
+    if (!io.in[i].diff || !c->backward) continue;
+    int64_t n = opcase_numel(&io.in[i]);
+    zeros[i] = nvae_calloc((size_t)n, sizeof(float));
+    din0[i] = nvae_malloc((size_t)n * sizeof(float));
+    test_fill_uniform(din0[i], n, -0.5f, 0.5f, seed, 300u + (uint32_t)i);
+  }
+
+  side_result r_ref, r_dev;
+  memset(&r_ref, 0, sizeof r_ref);
+  memset(&r_dev, 0, sizeof r_dev);
+  run_side(c, ref, &io, in32, poison, dout32, zeros, din0, &r_ref);
+  run_side(c, dev, &io, in32, poison, dout32, zeros, din0, &r_dev);
+
+  char what[48];
+  for (int o = 0; o < io.n_out; o++) {
+    int64_t n = opcase_numel(&io.out[o]);
+    snprintf(what, sizeof what, "fwd %s", io.out[o].name);
+    compare_one(c, what, r_dev.out[o], r_ref.out[o], n, tol, verbose, res);
+    res->dev_hash = fnv1a(res->dev_hash, r_dev.out[o], (size_t)n * sizeof(float));
+  }
+  for (int i = 0; i < io.n_in; i++) {
+    if (!r_dev.g[i]) continue;
+    int64_t n = opcase_numel(&io.in[i]);
+    snprintf(what, sizeof what, "bwd d%s", io.in[i].name);
+    compare_one(c, what, r_dev.g[i], r_ref.g[i], n, tol, verbose, res);
+    res->dev_hash = fnv1a(res->dev_hash, r_dev.g[i], (size_t)n * sizeof(float));
+    /* accumulation: pass 2 must be din0 + (pass 1), up to the rounding of one addition (and the
+     * run-to-run spread of the op itself, bounded like the comparison) */
+    double gmax = 0;
+    for (int64_t j = 0; j < n; j++)
+      gmax = fmax(gmax, fabs((double)r_dev.g[i][j]));
+    int64_t off = 0, first = -1;
+    for (int64_t j = 0; j < n; j++) {
+      double want = (double)din0[i][j] + (double)r_dev.g[i][j];
+      double slack = 4.0 * ulp_of(fabsf(din0[i][j]) + fabsf(r_dev.g[i][j])) + tol * gmax;
+      if (!(fabs((double)r_dev.acc[i][j] - want) <= slack)) {
+        if (first < 0) first = j;
+        off++;
+      }
+    }
+    CHECK(off == 0,
+          "%s [%s] d%s: %lld of %lld elements not accumulated (first %lld: %.9g, "
+          "pre-filled %.9g + gradient %.9g)",
+          c->family, c->label, io.in[i].name, (long long)off, (long long)n, (long long)first,
+          first >= 0 ? r_dev.acc[i][first] : 0.0, first >= 0 ? din0[i][first] : 0.0,
+          first >= 0 ? r_dev.g[i][first] : 0.0);
+    res->n_checked++;
+  }
+
+  side_free(&r_ref);
+  side_free(&r_dev);
+  for (int i = 0; i < OPCASE_MAX_IO; i++) {
+    nvae_free(in32[i]);
+    nvae_free(poison[i]);
+    nvae_free(dout32[i]);
+    nvae_free(zeros[i]);
+    nvae_free(din0[i]);
   }
   return test_failures - before;
 }
