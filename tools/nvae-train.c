@@ -4,7 +4,7 @@
  *              [--dry-run]
  *
  * Exit codes: 0 done; 1 runtime failure; 2 bad usage or input (before any step); 75 checkpointed
- * on a signal (with checkpoints, a later issue).
+ * on SIGTERM/SIGUSR1, please requeue (trainer/ckpt.h, docs/checkpoint-format.md).
  *
  * Data-parallel under mpirun (DESIGN.md §3): comm_init first (before any thread: the loader's
  * prefetch and the watchdog), the watchdog deadline from comm.timeout_s, and train_comm filled
@@ -13,11 +13,13 @@
  * through comm_abort ("[rank r/N host] message"). comm_finalize on every rank at the end. */
 #define _POSIX_C_SOURCE 200809L
 #include "comm/comm.h"
+#include "trainer/ckpt_signal.h"
 #include "trainer/config_model.h"
 #include "trainer/run_dir.h"
 #include "trainer/train.h"
 
 #include <getopt.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +34,12 @@ static const struct flag {
     {{"run-dir", required_argument, NULL, 'r'}, "DIR",
      "run directory (default: log.dir, else runs/<config name>)"},
     {{"resume", required_argument, NULL, 'R'}, "auto|PATH",
-     "auto: continue from <run>/checkpoints/LATEST if there is one (checkpoints come with a "
-     "later issue: a run with checkpoints is refused for now)"},
+     "auto: continue from <run>/checkpoints/LATEST (an older checkpoint that verifies, with a "
+     "warning, if it is damaged; a fresh start if there is none); PATH: exactly that checkpoint "
+     "(a step-XXXXXXXX directory, or a directory holding LATEST or checkpoints/LATEST)"},
     {{"reshard", no_argument, NULL, 'S'}, NULL,
-     "allow resuming with another world size (with checkpoints, a later issue)"},
+     "allow resuming a checkpoint written by another number of ranks (re-sliced bit-exactly; "
+     "the data continue at the same sample of the epoch)"},
     {{"dry-run", no_argument, NULL, 'd'}, NULL,
      "build the model, print the start-up table (parameters, layers, groups, MiB per arena and "
      "per image) and exit"},
@@ -79,9 +83,34 @@ static void stats_hook(void *arg, double *seconds, double *collectives, double *
   *bytes = (double)comm_stats_bytes(c);
 }
 
+#ifdef NVAE_HAVE_CUDA
+static void grads_dev_hook(void *arg, float *dbuf, long long n, void *stream) {
+  comm_allreduce_avg_f32_dev((comm *)arg, dbuf, (int64_t)n, stream);
+}
+#endif
+
+/* One GPU per rank (DESIGN.md §3): the NCCL transport for device buffers (comm.transport auto or
+ * nccl: device local_rank % count, refused when ranks would share a GPU), or the MPI transport
+ * staged through host memory (comm.transport: mpi; ranks may share a GPU). Collective: every rank
+ * gets the same answer. */
+static int select_gpu(comm *cm, const nvae_config *cfg, train_opts *o, nvae_err *e) {
+#ifdef NVAE_HAVE_CUDA
+  int rc = cfg->comm.transport == NVAE_TRANSPORT_MPI ? comm_select_device(cm, 0, e)
+                                                      : comm_nccl_init(cm, e);
+  if (rc) return rc;
+  o->gpu = comm_device(cm);
+  if (o->comm.world > 1) o->comm.grads_dev = grads_dev_hook;
+  return 0;
+#else
+  (void)cm, (void)cfg, (void)o, (void)e;
+  return 0; /* train_make_ctx says device cuda is not built into this binary */
+#endif
+}
+
 /* The end of every path after comm_init: an error all ranks share is printed by rank 0 only. */
 static int finish(comm *cm, int code, const char *msg) {
-  if (code && msg && comm_rank(cm) == 0) fprintf(stderr, "nvae-train: %s\n", msg);
+  /* an empty message: the rank that had it printed it already (trainer/ckpt_comm.h) */
+  if (code && msg && msg[0] && comm_rank(cm) == 0) fprintf(stderr, "nvae-train: %s\n", msg);
   fflush(stdout);
   comm_finalize(cm);
   return code;
@@ -91,12 +120,18 @@ static int run(int argc, char **argv, comm *cm);
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0); /* Slurm captures stdout to a file: one line at a time */
+  /* No HDF5 clean-up at exit: a file whose close failed (a full disk during a checkpoint write)
+   * makes it crash; every file is closed explicitly (trainer/ckpt_fs.h) */
+  H5dont_atexit();
   nvae_err e = {0};
   comm *cm = NULL;
   if (comm_init(&argc, &argv, &cm, &e)) { /* before any thread */
     fprintf(stderr, "nvae-train: %s\n", e.msg);
     return e.code ? e.code : NVAE_EXIT_USAGE;
   }
+  /* SIGTERM/SIGUSR1 from here on only set the preemption flag (trainer/ckpt_signal.h): a signal
+   * during set-up or resume is acted on at the first step boundary (checkpoint, exit 75) */
+  ckpt_signal_install();
   return run(argc, argv, cm);
 }
 
@@ -139,27 +174,13 @@ static int run(int argc, char **argv, comm *cm) {
 
   char run_dir[NVAE_CFG_PATH_LEN];
   run_dir_resolve(cfg, config_path, run_dir_arg, run_dir, sizeof run_dir);
-  if (reshard) {
-    nvae_errf(&e, NVAE_EXIT_USAGE, "--reshard: checkpoints come with a later issue");
+  if (reshard && !resume) {
+    nvae_errf(&e, NVAE_EXIT_USAGE, "--reshard needs --resume auto|PATH");
     goto fail;
   }
-  if (resume) {
-    char latest[NVAE_CFG_PATH_LEN + 32];
-    snprintf(latest, sizeof latest, "%s/checkpoints/LATEST", run_dir);
-    struct stat st;
-    if (strcmp(resume, "auto") != 0) {
-      nvae_errf(&e, NVAE_EXIT_USAGE, "--resume %s: checkpoints come with a later issue", resume);
-      goto fail;
-    }
-    if (stat(latest, &st) == 0) {
-      nvae_errf(&e, NVAE_EXIT_USAGE,
-                "--resume auto: %s exists, but resuming from checkpoints comes with a later "
-                "issue",
-                latest);
-      goto fail;
-    }
-  }
-  train_opts o = {config_path, run_dir, dry, {0}};
+  train_opts o = {config_path, run_dir, dry, {0}, NULL, 0, 0};
+  o.resume = resume; /* checkpoints: trainer/ckpt.h */
+  o.reshard = reshard;
   o.comm.rank = comm_rank(cm);
   o.comm.world = comm_size(cm);
   if (o.comm.world > 1) {
@@ -172,6 +193,16 @@ static int run(int argc, char **argv, comm *cm) {
     o.comm.progress = progress_hook;
     o.comm.stats = stats_hook;
     o.comm.arg = cm;
+  }
+  if (!dry && train_uses_cuda(cfg)) {
+    if (select_gpu(cm, cfg, &o, &e)) goto fail;
+  } else if (!dry && cfg->comm.transport == NVAE_TRANSPORT_NCCL) {
+    nvae_errf(&e, NVAE_EXIT_USAGE,
+              "key 'comm.transport: nccl' needs GPU buffers, but 'device: auto' found no GPU: use "
+              "comm.transport: mpi (or auto)");
+    goto fail;
+  }
+  if (o.comm.world > 1) {
     if (o.comm.rank == 0 && !dry) {
       char line[256];
       comm_describe(cm, line, sizeof line);

@@ -34,12 +34,16 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-int train_make_ctx(const nvae_config *cfg, op_ctx *ctx, nvae_err *e) {
-  if (cfg->device == NVAE_DEVICE_CUDA)
-    return nvae_errf(e, NVAE_EXIT_USAGE,
-                     "device: cuda: the CUDA backend is not wired into the trainer yet; use "
-                     "device: cpu (or auto)");
-  *ctx = op_ctx_cpu();
+int train_uses_cuda(const nvae_config *cfg) {
+  if (cfg->device == NVAE_DEVICE_CUDA) return 1;
+  return cfg->device == NVAE_DEVICE_AUTO && op_device_count(DEVICE_CUDA) > 0;
+}
+
+int train_make_ctx(const nvae_config *cfg, int gpu, op_ctx *ctx, nvae_err *e) {
+  char msg[256];
+  if (op_ctx_for_device(train_uses_cuda(cfg) ? DEVICE_CUDA : DEVICE_CPU, gpu, ctx, msg,
+                        sizeof msg))
+    return nvae_errf(e, NVAE_EXIT_USAGE, "%s", msg);
   ctx->deterministic = cfg->train.deterministic;
   return 0;
 }
@@ -179,6 +183,21 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   }
   registry_free(&reg);
   return 0;
+}
+
+/* Rank 0's values of an arena on every rank. Device arenas go through host memory: this runs
+ * once, at start-up, so the staging costs nothing that matters. */
+static void bcast_arena(const train_comm *c, op_ctx *ctx, float *arena, int64_t n) {
+  if (c->world <= 1 || !c->broadcast_f32 || n <= 0) return;
+  if (ctx->device == DEVICE_CPU) {
+    train_comm_bcast(c, arena, (long long)n);
+    return;
+  }
+  float *h = nvae_malloc((size_t)n * sizeof(float));
+  ctx->ops->to_host(ctx, h, arena, (size_t)n * sizeof(float));
+  train_comm_bcast(c, h, (long long)n);
+  ctx->ops->from_host(ctx, arena, h, (size_t)n * sizeof(float));
+  free(h);
 }
 
 /* Adapter: the model's cross-rank hook is the trainer's. */
@@ -367,7 +386,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   op_ctx ctx;
   if (setup_agree(comm,
                   (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e) ||
-                   train_make_ctx(cfg, &ctx, e))
+                   train_make_ctx(cfg, o->gpu, &ctx, e))
                       ? NVAE_EXIT_USAGE
                       : 0,
                   e)) {
@@ -380,7 +399,12 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   model_hooks_from_comm(comm, &mo);
   /* Gradient buckets all-reduced while backward runs (grad_buckets.h); world size 1: none. */
   grad_buckets gb = {0};
-  const int bucketed = comm->world > 1 && comm->grads_start != NULL;
+  /* host gradients: non-blocking MPI; device gradients: grads_dev on the compute stream */
+  const int on_device = ctx.device != DEVICE_CPU;
+  const int bucketed =
+      comm->world > 1 && (on_device ? comm->grads_dev != NULL : comm->grads_start != NULL);
+  NVAE_ASSERT(comm->world <= 1 || !on_device || bucketed,
+              "device gradients at world size %d need train_comm.grads_dev", comm->world);
   grad_ready_relay relay = {&gb, NULL, &ctx, 0};
   if (bucketed) {
     mo.hooks.grad_ready = grad_ready_forward;
@@ -401,14 +425,17 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   model_init_params(m, (uint64_t)cfg->train.seed);
   const registry *reg = model_registry(m);
   relay.grads = model_grads(m);
-  if (bucketed)
+  if (bucketed) {
     grad_buckets_init(&gb, reg, model_grads(m), cfg->comm.bucket_mb * 1024.0 * 1024.0, comm);
+    gb.device = on_device;
+    gb.stream = ctx.stream;
+  }
   /* Every rank starts from rank 0's parameters, BN statistics and SR vectors (the same seed gives
    * the same values anyway; this makes it so whatever initialisation did). Host arenas: the CPU
    * backend is the only one the trainer runs today. */
-  train_comm_bcast(comm, model_params(m), (long long)reg->param_arena_numel);
-  train_comm_bcast(comm, model_buffers(m), (long long)reg->buffer_arena_numel);
-  train_comm_bcast(comm, model_sr_vectors(m), (long long)reg->sr_vector_numel);
+  bcast_arena(comm, &ctx, model_params(m), reg->param_arena_numel);
+  bcast_arena(comm, &ctx, model_buffers(m), reg->buffer_arena_numel);
+  bcast_arena(comm, &ctx, model_sr_vectors(m), reg->sr_vector_numel);
   train_optim opt;
   train_optim_init(&opt, cfg, &ctx, reg->param_arena_numel);
   sched s;
@@ -463,9 +490,12 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
 
   /* ---- checkpoints (ckpt.h): resume here, one call per step, one at the end ---- */
   ckpt_session *cks = NULL;
-  const ckpt_refs ckr = {cfg,        o->run_dir, comm,      &ctx,       m,        &opt,
-                         tl,         &g,         &step,     &skipped,   &streak,  &last_eval,
-                         iv.sums,    8,          &iv.steps, &iv.step_seconds};
+  const ckpt_refs ckr = {.cfg = cfg, .run_dir = o->run_dir, .comm = comm, .ctx = &ctx, .m = m,
+                         .optim = &opt, .train_loader = tl, .geom = &g, .step = &step,
+                         .skipped = &skipped, .streak = &streak, .last_eval = &last_eval,
+                         .interval_sums = iv.sums,
+                         .n_interval_sums = (int)(sizeof iv.sums / sizeof iv.sums[0]),
+                         .interval_steps = &iv.steps, .interval_seconds = &iv.step_seconds};
   if (!rc && (rc = ckpt_start(&cks, &ckr, o->resume, o->reshard, e))) agreed = 1;
   /* ---- end checkpoints ---- */
 
@@ -594,9 +624,10 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (!rc && rank0) {
     char path[NVAE_CFG_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/final/model.h5", o->run_dir);
-    model_state st = model_io_state_of(m);
+    model_state st = model_state_host(m, &ctx);
     model_io_info info = {step, (step - 1) / ipe, comm->world, g, MODEL_IO_FORMAT_VERSION};
     rc = model_io_save_state(path, &st, cfg, &info, e);
+    model_state_host_free(&ctx, &st);
     if (!rc)
       printf("done: %lld steps, %.1f ms per step (training only), %lld skipped; model %s\n",
              (long long)step, step > 0 ? 1e3 * train_seconds / (double)(step - skipped) : 0.0,

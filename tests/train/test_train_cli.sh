@@ -42,8 +42,8 @@ if [ "$MODE" = errors ]; then
   if ! command -v nvidia-smi > /dev/null 2>&1; then
     expect 2 "device cuda" "$BIN/nvae-train" --config "$CFG" "$D" device=cuda
   fi
-  expect 2 "later issue" "$BIN/nvae-train" --config "$CFG" "$D" --resume "$T/ckpt"
-  expect 2 "later issue" "$BIN/nvae-train" --config "$CFG" "$D" --reshard
+  expect 2 "not a checkpoint directory" "$BIN/nvae-train" --config "$CFG" "$D" --resume "$T/ckpt"
+  expect 2 "needs --resume" "$BIN/nvae-train" --config "$CFG" "$D" --reshard
   expect 2 "nowhere" "$BIN/nvae-eval" --checkpoint "$T/nowhere" --data "$T/data"
   expect 2 "HDF5" "$BIN/nvae-sample" --checkpoint "$T/data/dataset.yaml" --out "$T/x.png"
   expect 2 "nowhere" "$BIN/nvae-sample" --checkpoint "$T/nowhere" --out "$T/x.png"
