@@ -107,7 +107,7 @@ static int bench_run(const nvae_config *cfg, const model_arch *arch, const model
   for (int b = 0; b < B; b++)
     keys[b] = (uint32_t)b;
   const int binary = cfg->model.decoder == NVAE_DECODER_BERNOULLI;
-  model_objective ob = {0.5, cfg->train.kl_balance, cfg->train.weight_decay_norm, 4};
+  model_objective ob = {0.5, cfg->train.kl_balance, cfg->train.weight_decay_norm, 4, 1};
   model_losses L;
   double sum[5] = {0}; /* data, forward, backward, optimizer, step */
   for (int s = 0; s < warmup + steps; s++) {

@@ -71,6 +71,9 @@ typedef struct model_objective {
   int kl_balance;    /* apply KL balancing while β < 1 (NVAE.md §3.3) */
   double lambda;     /* weight of spectral + BN regularisation (NVAE.md §3.6) */
   int sr_iterations; /* power iterations this step: 4; the model uses 40 on its first call */
+  /* 1: leave model_losses.active_units at 0 (counting them copies every group's KL map to the
+   * host); the trainer sets it except at the steps that log per-group statistics. */
+  int skip_active_units;
 } model_objective;
 
 typedef struct model_batch {

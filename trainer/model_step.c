@@ -147,7 +147,7 @@ void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_o
   out->n_groups = N;
   for (int g = 0; g < N; g++) {
     out->kl_coeff[g] = gamma[g];
-    out->active_units[g] = active_units(m, ctx, g, B);
+    out->active_units[g] = o->skip_active_units ? 0 : active_units(m, ctx, g, B);
   }
 
   /* backward */

@@ -518,7 +518,10 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     const double t_data = now_s();
     const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
     const double lr = sched_lr(&s, step);
-    model_objective ob = {beta, cfg->train.kl_balance, lambda, 4};
+    const int64_t done_after = step + 1; /* per-group statistics only where they are logged */
+    const int group_step = done_after % log_every == 0 &&
+                           (done_after % group_every == 0 || done_after == log_every);
+    model_objective ob = {beta, cfg->train.kl_balance, lambda, 4, !group_step};
     /* keys = the samples' positions in the GLOBAL batch (global_offset + j): rank r of W with
      * batch B holds positions [r·B, (r+1)·B) of the global batch of W·B */
     model_batch mb = {x, b->n, keys, seed, (uint32_t)step};

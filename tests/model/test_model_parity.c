@@ -216,7 +216,7 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
   for (int i = 0; i < B; i++)
     keys[i] = (uint32_t)(100 + i);
   model_batch b = {x, B, keys, 1234, 3};
-  model_objective o = {pc->beta, 1, pc->lambda, 4};
+  model_objective o = {pc->beta, 1, pc->lambda, 4, 0};
   model_losses L;
   model_train_step(m, &ctx, &b, &o, &L);
   write_inputs(m, &ctx, in, x, B, "");

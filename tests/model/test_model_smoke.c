@@ -60,7 +60,7 @@ static void run_arch(const char *name, model_arch a, int B, int adamax_steps) {
   for (int i = 0; i < B; i++)
     keys[i] = (uint32_t)i;
   model_batch b = {x, B, keys, 1, 0};
-  model_objective o = {1e-3, 1, 0.01, 4};
+  model_objective o = {1e-3, 1, 0.01, 4, 0};
   model_losses L;
   double t0 = now_s();
   model_train_step(m, &ctx, &b, &o, &L);
@@ -170,7 +170,7 @@ static void run_hooks(void) {
   make_batch(&a, 2, x, 4);
   uint32_t keys[2] = {7, 8};
   model_batch b = {x, 2, keys, 9, 1};
-  model_objective o = {0.5, 1, 0.01, 4};
+  model_objective o = {0.5, 1, 0.01, 4, 0};
   model_losses L[2];
   hook_calls = 0;
   model_train_step(m[0], &ctx, &b, &o, &L[0]);
@@ -216,7 +216,7 @@ static int bench(int B, int steps) {
   float *mom = calloc((size_t)n, sizeof(float)), *u = calloc((size_t)n, sizeof(float));
   tensor tp = tensor_1d(model_params(m), n), tg = tensor_1d(model_grads(m), n);
   tensor tm = tensor_1d(mom, n), tu = tensor_1d(u, n);
-  model_objective o = {1e-3, 1, 0.01, 4};
+  model_objective o = {1e-3, 1, 0.01, 4, 0};
   model_losses L;
   double wall[64], cpu[64];
   for (int s = 0; s <= steps && s < 64; s++) {

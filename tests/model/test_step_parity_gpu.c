@@ -85,7 +85,7 @@ static void run_arch(const char *name, model_arch a) {
   uint32_t keys[B];
   for (int i = 0; i < B; i++)
     keys[i] = (uint32_t)i;
-  model_objective ob = {0.5, 1, 0.1, 4};
+  model_objective ob = {0.5, 1, 0.1, 4, 1};
   model_losses L[2];
   adamax_params ap = {1e-3, 0.9, 0.999, 1e-3, 3e-4, 0};
   float *opt_m[2], *opt_u[2];
