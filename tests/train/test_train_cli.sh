@@ -40,7 +40,7 @@ if [ "$MODE" = errors ]; then
   expect 2 "neither a flag" "$BIN/nvae-train" --config "$CFG" "$D" stray
   # no GPU here (or no CUDA backend in this build): a usage error naming the device
   if ! command -v nvidia-smi > /dev/null 2>&1; then
-    expect 2 "device cuda" "$BIN/nvae-train" --config "$CFG" "$D" device=cuda
+    expect 2 "cuda" "$BIN/nvae-train" --config "$CFG" "$D" device=cuda
   fi
   expect 2 "not a checkpoint directory" "$BIN/nvae-train" --config "$CFG" "$D" --resume "$T/ckpt"
   expect 2 "needs --resume" "$BIN/nvae-train" --config "$CFG" "$D" --reshard
