@@ -61,6 +61,7 @@ say "job ${SLURM_JOB_ID:-?} start (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM
 step=""
 caught=0
 terminated=0
+requeueing=0
 # shellcheck disable=SC2317  # trap handlers
 on_usr1() {
   caught=1
@@ -71,7 +72,11 @@ on_usr1() {
 on_term() {
   caught=1
   terminated=1
-  say "TERM: the ranks got it from Slurm too; waiting for them (the job ends, no requeue)"
+  if [ "$requeueing" -eq 1 ]; then
+    say "TERM: Slurm stops this script for the requeue we asked for"
+  else
+    say "TERM: the ranks got it from Slurm too; waiting for them (the job ends, no requeue)"
+  fi
 }
 trap on_usr1 USR1
 trap on_term TERM
@@ -102,9 +107,10 @@ elif [ "$rc" -eq 75 ]; then
   # Checkpointed on USR1: put the job back in the queue (same job id; the script reruns from the
   # top and --resume auto continues from <run>/checkpoints/LATEST). Slurm starts a requeued job
   # after a delay (AuthInfo cred_expire, 120 s by default).
-  if scontrol requeue "${SLURM_JOB_ID:-none}"; then
-    say "requeued job $SLURM_JOB_ID"
-  else
+  # The requeue ends this script with SIGTERM, possibly before scontrol returns: say it first.
+  requeueing=1
+  say "requeueing job ${SLURM_JOB_ID:-none} (scontrol requeue)"
+  if ! scontrol requeue "${SLURM_JOB_ID:-none}" && [ "$terminated" -eq 0 ]; then
     say "scontrol requeue failed: resubmit this script to continue from the checkpoint"
   fi
 fi

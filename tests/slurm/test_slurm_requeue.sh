@@ -152,7 +152,7 @@ scontrol show job "$A" | grep -q 'JobState=COMPLETED' || bad "job $A (reference)
 import re, sys
 log = open(sys.argv[1]).read()
 stages = [r"\(restart 0\)", r"USR1: asking the ranks", r"nvae-train exited with 75",
-          r"requeued job", r"\(restart 1\)", r"nvae-train exited with 0"]
+          r"requeueing job", r"\(restart 1\)", r"nvae-train exited with 0"]
 pos = 0
 for s in stages:
     m = re.compile(s).search(log, pos)
