@@ -9,12 +9,9 @@ set -u
 BIN=$1 SRC=$2
 T=$(mktemp -d /tmp/scaling-tool-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "skipped: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
+. "$SRC/tests/train/tiny_data.sh"
 /usr/bin/python3 -c "import PIL" 2>/dev/null || { echo "skipped: no PIL (python3-pil)"; exit 77; }
-/usr/bin/python3 "$SRC/tests/train/make_tiny_idx.py" "$T/idx" 256 64 || exit 1
-"$BIN/nvae-prep" idx --train "$T/idx/train-idx3" --test "$T/idx/test-idx3" --out "$T/data" \
-  > "$T/prep.log" 2>&1 || { cat "$T/prep.log"; exit 1; }
+tiny_fmnist_data "$T"
 /usr/bin/python3 "$SRC/tools/nvae-scaling.py" --config "$SRC/configs/fmnist-small.yaml" \
   --data "$T/data" --ranks 1,2 --steps 3 --batch 4 --bin "$BIN" --out "$T/out" \
   train.kl_beta=1.0 comm.bucket_mb=0.25 || { cat "$T"/out/*.log; echo "FAIL: nvae-scaling"; exit 1; }

@@ -8,11 +8,8 @@ BIN=$1 SRC=$2 MODE=$3
 T=$(mktemp -d /tmp/trainer-helper-cli-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail=0
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "skipped: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
-/usr/bin/python3 "$SRC/tests/train/make_tiny_idx.py" "$T/idx" 256 64 || exit 1
-"$BIN/nvae-prep" idx --train "$T/idx/train-idx3" --test "$T/idx/test-idx3" --out "$T/data" \
-  > "$T/prep.log" 2>&1 || { cat "$T/prep.log"; exit 1; }
+. "$SRC/tests/train/tiny_data.sh"
+tiny_fmnist_data "$T"
 CFG="$SRC/configs/fmnist-small.yaml"
 
 # expect CODE PATTERN cmd...: exit code CODE and PATTERN in a one-line stderr

@@ -15,12 +15,9 @@ set -u
 BIN=$1 SRC=$2 MPIEXEC=$3
 T=$(mktemp -d /tmp/trainer-mpi-faults-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "skipped: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
+. "$SRC/tests/train/tiny_data.sh"
 /usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "skipped: no h5py"; exit 77; }
-/usr/bin/python3 "$SRC/tests/train/make_tiny_idx.py" "$T/idx" 256 64 || exit 1
-"$BIN/nvae-prep" idx --train "$T/idx/train-idx3" --test "$T/idx/test-idx3" --out "$T/data" \
-  > "$T/prep.log" 2>&1 || { cat "$T/prep.log"; exit 1; }
+tiny_fmnist_data "$T"
 set -- --config "$SRC/configs/fmnist-small.yaml" data.path="$T/data" train.seed=5 \
   train.batch_size=4 train.deterministic=true log.every_steps=1 eval.max_images=8 \
   eval.iw_samples=1 log.image_every_steps=0 log.tensorboard=false \
