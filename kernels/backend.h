@@ -34,10 +34,15 @@
 #include "kernels/cpu/spectral.h"
 #include "kernels/cpu/optim.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/objective.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A point in a context's queue of work (CUDA: an event on its stream; CPU: work is done when
+ * queued, so a fence is always passed). */
+typedef struct op_fence op_fence;
 
 typedef struct op_backend {
   const char *name;   /* "cpu", "cuda" */
@@ -50,6 +55,25 @@ typedef struct op_backend {
   void (*copy)(op_ctx *ctx, void *dst, const void *src, size_t bytes);      /* device to device */
   void (*to_host)(op_ctx *ctx, void *host, const void *dev, size_t bytes);   /* synchronous */
   void (*from_host)(op_ctx *ctx, void *dev, const void *host, size_t bytes); /* synchronous */
+
+  /* Queued copies between the device and PINNED host memory, so the host never waits inside a
+   * step (the loader's batch buffers, the step values). host_alloc: page-locked memory (CUDA:
+   * cudaHostAlloc; CPU: aligned malloc), NULL when out of memory. */
+  void *(*host_alloc)(size_t bytes);
+  void (*host_free)(void *p);
+  op_fence *(*fence_new)(op_ctx *ctx);
+  void (*fence_free)(op_fence *f);
+  /* marks the end of the work queued on ctx so far */
+  void (*fence_record)(op_ctx *ctx, op_fence *f);
+  /* the host waits until the work before the last fence_record of f is done */
+  void (*fence_sync)(op_ctx *ctx, op_fence *f);
+  /* host → device on the backend's copy stream: the copy starts after `after` (nullable: after
+   * all work queued on ctx so far), and work queued on ctx after this call waits for it. `host`
+   * (from host_alloc) must not change until a fence recorded after this call has passed. */
+  void (*from_host_async)(op_ctx *ctx, void *dev, const void *host, size_t bytes,
+                          op_fence *after);
+  /* device → host, queued on ctx; read `host` after syncing a fence recorded after this call */
+  void (*to_host_async)(op_ctx *ctx, void *host, const void *dev, size_t bytes);
 
   /* Philox fills (kernels/random.h), same numbers on every backend */
   void (*philox_fill_uniform)(op_ctx *ctx, const philox_stream *s, uint32_t first_sample,
@@ -220,6 +244,13 @@ typedef struct op_backend {
                     tensor *v);
   double (*grad_norm_sq)(op_ctx *ctx, const tensor *g);
   int64_t (*nonfinite_count)(op_ctx *ctx, const tensor *x);
+
+  /* objective (kernels/cpu/objective.h): step values on the device */
+  void (*reduce_to_scalar)(op_ctx *ctx, const tensor *x, scalar_reduce f, double scale,
+                           double *out);
+  void (*fill_from_scalar)(op_ctx *ctx, const double *s, double scale, tensor *y);
+  void (*objective_combine)(op_ctx *ctx, const objective_params *p, double *v);
+  void (*optim_gate)(op_ctx *ctx, double grad_clip, double *v);
 
   /* reduce (kernels/cpu/reduce.h) */
   void (*sum_per_sample_forward)(op_ctx *ctx, const tensor *x, tensor *y);

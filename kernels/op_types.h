@@ -20,6 +20,10 @@ typedef struct conv2d_params {
 typedef struct bn_sync {
   void (*allreduce_sum)(void *arg, double *buf, int n); /* in-place sum across ranks */
   void *arg;
+  /* Nullable: the same sum on DEVICE memory, queued on `stream` (NCCL, comm.h
+   * comm_allreduce_sum_f64_dev), so the CUDA backend's sync-BN never stages through the host. The
+   * CPU backend always uses allreduce_sum. */
+  void (*allreduce_sum_dev)(void *arg, double *dev_buf, int n, void *stream);
 } bn_sync;
 
 typedef struct batchnorm_params {
@@ -52,6 +56,10 @@ typedef struct adamax_params {
   double eps;          /* 1e-3 in NVAE; INSIDE the max, not added to the denominator */
   double weight_decay; /* 3e-4, coupled */
   int step;            /* t, 1-based: the count of this update, shared by all parameters */
+  /* Nullable, on the device: gate[0] > 0 skips the update (non-finite gradients somewhere);
+   * gate[1] multiplies every gradient element first (the clipping factor). The step values
+   * {STEPV_BAD, STEPV_SCALE} of kernels/cpu/objective.h, so the decision needs no host. */
+  const double *gate;
 } adamax_params;
 
 typedef struct adam_params {
@@ -60,6 +68,7 @@ typedef struct adam_params {
   double eps;          /* 1e-8 in torch.optim.Adam; added to sqrt(v^) */
   double weight_decay; /* coupled (L2), not AdamW */
   int step;            /* t, 1-based */
+  const double *gate;  /* nullable: as adamax_params.gate */
 } adam_params;
 
 #ifdef __cplusplus

@@ -13,7 +13,8 @@
 #             ninja, -j16) with whatever the machine and the carried .debs provide
 #   ops       ctest -L gpu, the op tests: test_cuda_table, test_philox_gpu, test_bn_sync_gpu,
 #             test_ops_gpu (every op case on the GPU against the CPU, fp32 + TF32 + deterministic
-#             conv passes)
+#             conv passes), test_step_values_gpu (the step-value ops, gated optimizers),
+#             test_async_copy_gpu (pinned memory, queued copies, fences)
 #   sanitize  compute-sanitizer memcheck over test_ops_gpu --small (every case but the large
 #             benchmark shapes, fixed seed; 150 s cap)
 #   ctest     the rest of the ctest label gpu (e.g. comm's CUDA/NCCL tests; they need mpirun)
@@ -278,7 +279,7 @@ need_build() {
   fi
 }
 
-OPS_TESTS='^(test_cuda_table|test_philox_gpu|test_ops_gpu|test_bn_sync_gpu)$'
+OPS_TESTS='^(test_cuda_table|test_philox_gpu|test_ops_gpu|test_bn_sync_gpu|test_step_values_gpu|test_async_copy_gpu)$'
 
 stage_ops() {
   setup_libs; need_build || return 1

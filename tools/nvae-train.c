@@ -87,6 +87,9 @@ static void stats_hook(void *arg, double *seconds, double *collectives, double *
 static void grads_dev_hook(void *arg, float *dbuf, long long n, void *stream) {
   comm_allreduce_avg_f32_dev((comm *)arg, dbuf, (int64_t)n, stream);
 }
+static void sum_dev_hook(void *arg, double *dbuf, int n, void *stream) {
+  comm_allreduce_sum_f64_dev((comm *)arg, dbuf, (int64_t)n, stream);
+}
 #endif
 
 /* One GPU per rank (DESIGN.md §3): the NCCL transport for device buffers (comm.transport auto or
@@ -99,7 +102,10 @@ static int select_gpu(comm *cm, const nvae_config *cfg, train_opts *o, nvae_err 
                                                       : comm_nccl_init(cm, e);
   if (rc) return rc;
   o->gpu = comm_device(cm);
-  if (o->comm.world > 1) o->comm.grads_dev = grads_dev_hook;
+  if (o->comm.world > 1) {
+    o->comm.grads_dev = grads_dev_hook;
+    o->comm.allreduce_sum_dev = sum_dev_hook; /* sync-BN, KL balancing, the non-finite count */
+  }
   return 0;
 #else
   (void)cm, (void)cfg, (void)o, (void)e;

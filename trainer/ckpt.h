@@ -50,6 +50,11 @@ typedef struct ckpt_refs {
   int n_interval_sums;
   int *interval_steps;
   double *interval_seconds;
+  /* Nullable: called before a checkpoint reads any of the above, to bring the host's counters up
+   * to date (the trainer reads the last queued step's outcome from the device); a nonzero return
+   * (an error, in e) is returned by ckpt_step / ckpt_finish without writing. */
+  int (*flush)(void *arg, nvae_err *e);
+  void *flush_arg;
 } ckpt_refs;
 
 typedef struct ckpt_session ckpt_session;

@@ -88,6 +88,10 @@ static int64_t metrics_size(const ckpt_session *s) {
 static int write_now(ckpt_session *s, int64_t done, int signal_pending, ckpt_write_result *res,
                      nvae_err *e) {
   const ckpt_refs *r = &s->r;
+  if (r->flush) {
+    int rc = r->flush(r->flush_arg, e);
+    if (rc) return rc;
+  }
   ckpt_state st;
   state_of(s, &st, 1);
   const sampler_state ls = loader_get_state(r->train_loader);

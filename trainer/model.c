@@ -92,6 +92,27 @@ static void alloc_layer_arenas(model *m, op_ctx *ctx) {
   m->scal = dev_alloc(m, ctx, m->scal_numel);
 }
 
+/* The step values (α set once, the rest zero) and the pinned input stages with their fences. */
+static void alloc_step_state(model *m, op_ctx *ctx) {
+  const int N = m->train.n_groups;
+  m->stepv_len = STEPV_LEN(N);
+  size_t vbytes = (size_t)m->stepv_len * sizeof(double);
+  m->stepv = m->ops->alloc(vbytes);
+  m->device_bytes += vbytes;
+  double *h = nvae_calloc((size_t)m->stepv_len, sizeof(double));
+  for (int g = 0; g < N; g++) h[STEPV_ALPHA(N, g)] = m->kl_alpha[g];
+  m->ops->from_host(ctx, m->stepv, h, vbytes);
+  free(h);
+  const int64_t per = (int64_t)m->arch.image_channels * m->arch.image_size * m->arch.image_size;
+  for (int k = 0; k < 2; k++) {
+    size_t bytes = (size_t)(2 * per * m->opt.max_batch) * sizeof(float);
+    m->stage[k] = m->ops->host_alloc(bytes);
+    NVAE_ASSERT(m->stage[k], "model: cannot allocate %zu bytes of pinned host memory", bytes);
+    m->stage_fence[k] = m->ops->fence_new(ctx);
+  }
+  m->inputs_free = m->ops->fence_new(ctx);
+}
+
 /* Both plans, and the gradient layout of the training plan: the seeds are the per-image terms
  * the objective differentiates (Σ log p over the loss window, KL of each group). */
 static void build_plans(plan *t, plan *s, const model_arch *arch, const registry *r, int batch) {
@@ -130,6 +151,7 @@ int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, 
   m->ctx = ctx;
   m->sync.allreduce_sum = opt->hooks.allreduce_sum;
   m->sync.arg = opt->hooks.arg;
+  m->sync.allreduce_sum_dev = opt->hooks.allreduce_sum_dev;
   m->temperature = 1.0f;
   model_kl_alpha(arch, m->kl_alpha);
 
@@ -149,6 +171,7 @@ int model_create(const model_arch *arch, const model_options *opt, op_ctx *ctx, 
   m->dact_floats = m->train.grad_floats; /* only the training plan runs backward */
   m->act = dev_alloc(m, ctx, m->act_floats);
   m->dact = dev_alloc(m, ctx, m->dact_floats);
+  alloc_step_state(m, ctx);
   *out = m;
   return 0;
 }
@@ -159,6 +182,15 @@ void model_free(model *m) {
                   m->wnorm,  m->masks, m->bn_save, m->scal, m->act,  m->dact};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
     if (dev[i]) m->ops->free(dev[i]);
+  if (m->stepv) m->ops->free(m->stepv);
+  for (int k = 0; k < 2; k++) {
+    if (m->stage_fence[k]) {
+      m->ops->fence_sync(m->ctx, m->stage_fence[k]); /* no copy still reads the stage */
+      m->ops->fence_free(m->stage_fence[k]);
+    }
+    if (m->stage[k]) m->ops->host_free(m->stage[k]);
+  }
+  if (m->inputs_free) m->ops->fence_free(m->inputs_free);
   free(m->counters);
   free(m->weff_off);
   free(m->wnorm_off);

@@ -40,6 +40,9 @@ typedef struct model model;
 typedef struct model_hooks {
   void (*allreduce_sum)(void *arg, double *buf, int n); /* in place, across ranks */
   void *arg;
+  /* Nullable: the same on device memory, queued on `stream` (CUDA: NCCL), for sync-BN and the
+   * global KL balancing without host round trips. Same arg. */
+  void (*allreduce_sum_dev)(void *arg, double *dev_buf, int n, void *stream);
   /* Called during model_train_step's backward once the gradient of the parameter tensor at
    * [offset, offset + numel) of the gradient arena (elements) is final, in an order that is the
    * same on every rank; every parameter tensor is reported once per step. NULL: not called. */
@@ -134,10 +137,20 @@ size_t model_estimate_activation_bytes(const model_arch *arch, int max_batch);
 void model_init_params(model *m, uint64_t seed);
 
 /* Training step: BN in training mode (running statistics updated), gradients of `loss` written
- * to model_grads() (zeroed first), losses filled (means over the LOCAL batch; the trainer averages
- * across ranks for logging). The non-finite check and the optimizer are the trainer's. */
+ * to model_grads() (zeroed first). The objective stays on the device, in the step values
+ * (model_step_values); the step is queued without waiting for the device unless `out` is
+ * non-NULL: then it waits and fills the losses (means over the LOCAL batch; the trainer averages
+ * across ranks for logging), with active units unless o->skip_active_units. The non-finite
+ * check and the optimizer are the trainer's. */
 void model_train_step(model *m, op_ctx *ctx, const model_batch *b, const model_objective *o,
                       model_losses *out);
+/* The step values of the last training step on the model's device: STEPV_LEN(n_groups) doubles
+ * in the layout of kernels/cpu/objective.h (the trainer adds its non-finite count, gradient
+ * norm and clipping factor to the head). */
+double *model_step_values(model *m);
+int model_step_values_len(const model *m);
+/* Losses from a HOST copy of the step values (active units left 0). */
+void model_losses_from_values(const model *m, const double *v, model_losses *out);
 
 /* Evaluation (BN in eval mode, no gradients): per image, the NELBO (recon + Σ KL, nats) and the
  * importance-weighted log p(x) with iw_samples samples (NVAE.md §8.1). With iw_samples = 1,

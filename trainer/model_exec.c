@@ -240,6 +240,7 @@ static void node_forward(model *m, op_ctx *ctx, const plan *p, const node *n, in
 void model_plan_forward(model *m, op_ctx *ctx, const plan *p, int batch, int with_iw) {
   /* the raw top prior μ = ℓ = 0 lives in the shared activation arena: refresh it every pass */
   tensor z = model_slot(m, p, p->zeros_top, batch);
+  m->inputs_free_valid = 0; /* this pass writes the shared arena: later uploads wait for it */
   m->ops->zero(ctx, z.data, tensor_bytes(&z));
   for (int i = 0; i < p->n_nodes; i++) {
     const node *n = &p->nodes[i];

@@ -137,6 +137,17 @@ struct model {
   int64_t *bn_save_off;
   float *scal; /* small device scratch: σ̂ per conv, max|γ| per BN, λ */
   int64_t scal_numel;
+  /* The step values (kernels/cpu/objective.h) [STEPV_LEN(N)] on the device: the objective's
+   * terms, γ, α (uploaded once), and the trainer's non-finite count and clipping factor. */
+  double *stepv;
+  int stepv_len;
+  /* Input upload (model_upload_input): two pinned host stages of x and x̃ [2, max_batch·C·H·W]
+   * used in turn, each free again once its fence has passed; inputs_free marks the end of the
+   * last training backward (the last reader of the training plan's input slots), valid until
+   * the next forward of any plan. */
+  float *stage[2];
+  op_fence *stage_fence[2], *inputs_free;
+  int stage_next, inputs_free_valid;
   float *act, *dact; /* activation arena and the activation-gradient arena (plan.goff) */
   int64_t act_floats, dact_floats;
 
@@ -190,11 +201,13 @@ void model_grad_ready_at(model *m, op_ctx *ctx, int pos);
 
 /* model_objective.c */
 /* SR (power iterations then σ̂ per conv) and BNreg; sums on the host. */
-void model_regularisers_forward(model *m, op_ctx *ctx, int iterations, double *sr, double *bnreg);
+/* σ̂ and max|γ| into m->scal, their sums into the step values v[STEPV_SR], v[STEPV_BNREG]. */
+void model_regularisers_forward(model *m, op_ctx *ctx, int iterations);
+/* An in-place sum across ranks of n doubles in DEVICE memory (the hooks; staged through the
+ * host only when a CUDA model has no device hook). */
+void model_allreduce_dev(model *m, op_ctx *ctx, double *dev, int n);
 /* λ·∂(SR + BNreg) into dweff (WN/AR convs) / grads (plain convs, BN γ). */
 void model_regularisers_backward(model *m, op_ctx *ctx, double lambda);
-/* Balancing coefficients γ (NVAE.md §3.3) from per-image KLs kl[b·N + g]; global when asked. */
-void model_kl_gamma(model *m, const double *kl, int batch, double *gamma);
 /* The fixed α of the 'square' rule, decoder order. */
 void model_kl_alpha(const model_arch *a, double *alpha);
 

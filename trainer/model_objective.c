@@ -4,7 +4,9 @@
  *   BNreg = Σ over BN layers of max_k |γ_k|;
  *   γ_g   = r_g / mean(r), r_g = (mean_b |KL_bg| + 0.01) / α_g, α by the 'square' rule.
  * Their gradients (λ·u vᵀ into the effective weight, λ·sign at the arg-max γ) are added here; the
- * effective-weight gradient then flows through weight normalisation into V and log g.
+ * effective-weight gradient then flows through weight normalisation into V and log g. The γ_g
+ * themselves are computed on the device by the objective_combine op (kernels/cpu/objective.h)
+ * from the α_g below (model_step.c).
  */
 #include "trainer/model_internal.h"
 
@@ -32,7 +34,7 @@ static sr_views sr_get(model *m, int conv, int64_t off) {
   return s;
 }
 
-void model_regularisers_forward(model *m, op_ctx *ctx, int iterations, double *sr, double *bnreg) {
+void model_regularisers_forward(model *m, op_ctx *ctx, int iterations) {
   const registry *r = &m->reg;
   int64_t off = 0;
   for (int i = 0; i < r->n_convs; i++) {
@@ -47,23 +49,17 @@ void model_regularisers_forward(model *m, op_ctx *ctx, int iterations, double *s
     tensor out = tensor_on(tensor_1d(m->scal + scal_bn(m) + j, 1), m->device);
     m->ops->bn_max_abs_forward(ctx, &g, &out);
   }
-  float *h = nvae_malloc((size_t)m->scal_numel * sizeof(float));
-  m->ops->to_host(ctx, h, m->scal, (size_t)m->scal_numel * sizeof(float));
-  double s = 0, b = 0;
-  for (int i = 0; i < r->n_convs; i++)
-    s += h[i];
-  for (int j = 0; j < r->n_bns; j++)
-    b += h[scal_bn(m) + j];
-  free(h);
-  *sr = s;
-  *bnreg = b;
+  /* the sums in conv then BN order, as one double each, on the device */
+  tensor sig = tensor_on(tensor_1d(m->scal, r->n_convs), m->device);
+  tensor bn = tensor_on(tensor_1d(m->scal + scal_bn(m), r->n_bns), m->device);
+  m->ops->reduce_to_scalar(ctx, &sig, SCALAR_SUM, 1.0, m->stepv + STEPV_SR);
+  m->ops->reduce_to_scalar(ctx, &bn, SCALAR_SUM, 1.0, m->stepv + STEPV_BNREG);
 }
 
 void model_regularisers_backward(model *m, op_ctx *ctx, double lambda) {
   const registry *r = &m->reg;
-  float lam = (float)lambda;
-  m->ops->from_host(ctx, m->scal + scal_lambda(m), &lam, sizeof lam);
   tensor dlam = tensor_on(tensor_1d(m->scal + scal_lambda(m), 1), m->device);
+  m->ops->fill_from_scalar(ctx, NULL, lambda, &dlam); /* (float)λ, queued: no host wait */
   int64_t off = 0;
   for (int i = 0; i < r->n_convs; i++) {
     sr_views s = sr_get(m, i, off);
@@ -90,24 +86,4 @@ void model_kl_alpha(const model_arch *a, double *alpha) {
   }
   for (int g = 0; g < k; g++)
     alpha[g] /= mn;
-}
-
-void model_kl_gamma(model *m, const double *kl, int batch, double *gamma) {
-  int N = m->reg.n_groups;
-  double *sum = nvae_calloc((size_t)N + 1, sizeof(double)); /* Σ_b |KL_bg|, then the count */
-  for (int b = 0; b < batch; b++)
-    for (int g = 0; g < N; g++)
-      sum[g] += fabs(kl[(int64_t)b * N + g]);
-  sum[N] = batch;
-  /* the global scope: every rank's γ from the whole global batch */
-  if (m->opt.kl_balance_global && m->opt.hooks.allreduce_sum)
-    m->opt.hooks.allreduce_sum(m->opt.hooks.arg, sum, N + 1);
-  double mean_r = 0;
-  for (int g = 0; g < N; g++) {
-    gamma[g] = (sum[g] / sum[N] + 0.01) / m->kl_alpha[g];
-    mean_r += gamma[g] / N;
-  }
-  for (int g = 0; g < N; g++)
-    gamma[g] /= mean_r;
-  free(sum);
 }

@@ -14,6 +14,7 @@
 #include "trainer/model_registry.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
+#include "trainer/step_outcome.h"
 #include "trainer/train_fault.h"
 #include "trainer/train_log.h"
 #include "trainer/train_optim.h"
@@ -50,8 +51,15 @@ int train_make_ctx(const nvae_config *cfg, int gpu, op_ctx *ctx, nvae_err *e) {
 
 /* The training loader; its errors (missing or invalid dataset, too small for one global batch)
  * are usage errors naming the dataset. */
-static int open_train_loader(const nvae_config *cfg, const train_comm *c, loader **l,
-                             nvae_err *e) {
+static void *pinned_alloc(size_t bytes, void *ops) {
+  return ((const op_backend *)ops)->host_alloc(bytes);
+}
+static void pinned_free(void *p, void *ops) { ((const op_backend *)ops)->host_free(p); }
+
+/* ctx: NULL, or the context whose backend's pinned memory holds the batches (their upload is then
+ * a queued copy). */
+static int open_train_loader(const nvae_config *cfg, const train_comm *c, const op_ctx *ctx,
+                             loader **l, nvae_err *e) {
   if (!cfg->data.path_set)
     return nvae_errf(e, NVAE_EXIT_USAGE,
                      "data.path is not set: give the dataset directory written by nvae-prep "
@@ -67,6 +75,7 @@ static int open_train_loader(const nvae_config *cfg, const train_comm *c, loader
   lo.shuffle = 1;
   lo.drop_last = 1;
   lo.pad_to = config_model_loader_pad(cfg);
+  if (ctx) lo.allocator = (loader_allocator){pinned_alloc, pinned_free, (void *)ctx->ops};
   /* flips need the channel count, which only the dataset knows: open once to read it */
   lo.flip = 0;
   nvae_err le = {0};
@@ -128,7 +137,7 @@ static int dry_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   data_shape d;
   int64_t ipe = 0;
   nvae_err le = {0};
-  if (open_train_loader(cfg, &o->comm, &l, &le) == 0) {
+  if (open_train_loader(cfg, &o->comm, NULL, &l, &le) == 0) {
     loader_info li = loader_get_info(l);
     d = (data_shape){li.channels, li.src_height, li.src_width};
     ipe = li.batches_per_epoch;
@@ -200,11 +209,12 @@ static void bcast_arena(const train_comm *c, op_ctx *ctx, float *arena, int64_t 
   free(h);
 }
 
-/* Adapter: the model's cross-rank hook is the trainer's. */
-static void model_hooks_from_comm(const train_comm *c, model_options *mo) {
+/* Adapter: the model's cross-rank hooks are the trainer's (the device one for device memory). */
+static void model_hooks_from_comm(const train_comm *c, const op_ctx *ctx, model_options *mo) {
   if (c->world > 1 && c->allreduce_sum) {
     mo->hooks.allreduce_sum = c->allreduce_sum;
     mo->hooks.arg = c->arg;
+    if (ctx->device != DEVICE_CPU) mo->hooks.allreduce_sum_dev = c->allreduce_sum_dev;
   }
 }
 
@@ -335,6 +345,118 @@ static int write_perf(const train_comm *c, const step_timing *t, const char *run
   return 0;
 }
 
+/* An in-place sum across ranks of n doubles in device memory, queued on ctx's stream (NCCL) or,
+ * for host memory (the CPU backend), through the host hook. */
+static void sum_dev(const train_comm *c, op_ctx *ctx, double *dev, int n) {
+  if (c->world <= 1) return;
+  if (ctx->device != DEVICE_CPU) {
+    NVAE_ASSERT(c->allreduce_sum_dev, "device sums at world size %d need allreduce_sum_dev",
+                c->world);
+    c->allreduce_sum_dev(c->arg, dev, n, ctx->stream);
+  } else {
+    train_comm_sum(c, dev, n);
+  }
+}
+
+/* NVAE_FAULT nanloss: this rank's loss becomes NaN after the step, and counts as non-finite
+ * (test only; waits for the device). */
+static void loss_poison(op_ctx *ctx, double *v) {
+  double h[STEPV_BAD + 1];
+  ctx->ops->to_host(ctx, h, v, sizeof h);
+  h[STEPV_LOSS] = NAN;
+  h[STEPV_BAD] += 1.0;
+  ctx->ops->from_host(ctx, v, h, sizeof h);
+}
+
+/* What the loop keeps on the host between steps, and what reading a step's outcome needs. */
+typedef struct train_loop {
+  const nvae_config *cfg;
+  const train_comm *comm;
+  model *m;
+  op_ctx *ctx;
+  train_optim *opt;
+  run_dir *rd;
+  int64_t total, log_every, group_every;
+  int batch, binary, rank0;
+  step_outcome outcome;
+  interval iv;
+  double ema_step, train_seconds;
+  int64_t skipped, streak;
+  int flush_rc, flush_agreed; /* the last loop_take's error, and whether every rank took it */
+} train_loop;
+
+/* Reads the pending step's outcome (waiting for the device if it is still running it): skips
+ * and the non-finite streak limit, the optimizer's step count, the logging interval and the log
+ * lines. Every rank reads the same steps in the same order (the log averages are collectives). */
+static int loop_take(train_loop *L, nvae_err *e) {
+  L->flush_rc = 0;
+  L->flush_agreed = 0;
+  step_info in;
+  const double *v = step_outcome_take(&L->outcome, L->ctx, &in);
+  if (!v) return 0;
+  const nvae_config *cfg = L->cfg;
+  const train_comm *comm = L->comm;
+  const int64_t done = in.step + 1;
+  if (v[STEPV_BAD] > 0) { /* the update was not applied (the gate) */
+    L->skipped++;
+    L->streak++;
+    if (L->rank0)
+      printf("step %lld: non-finite loss or gradients (%.0f values): update skipped (%lld in a "
+             "row, limit %d)\n",
+             (long long)done, v[STEPV_BAD], (long long)L->streak, cfg->train.nonfinite_max_skips);
+    if (L->streak >= cfg->train.nonfinite_max_skips) {
+      L->flush_agreed = 1;
+      return L->flush_rc = nvae_errf(
+                 e, NVAE_EXIT_RUNTIME,
+                 "%lld consecutive steps with non-finite loss or gradients (limit "
+                 "train.nonfinite_max_skips = %d) at step %lld: lower optim.lr or set "
+                 "train.grad_clip",
+                 (long long)L->streak, cfg->train.nonfinite_max_skips, (long long)done);
+    }
+    return 0;
+  }
+  L->streak = 0;
+  train_optim_commit(L->opt);
+  L->train_seconds += in.seconds;
+  L->ema_step = L->ema_step == 0 ? in.seconds : 0.9 * L->ema_step + 0.1 * in.seconds;
+
+  /* ---- logging (averages over the interval and the ranks) ---- */
+  model_losses Ls;
+  model_losses_from_values(L->m, v, &Ls);
+  const double vals[8] = {Ls.loss, Ls.recon, Ls.kl, Ls.nelbo, Ls.bpd, Ls.sr, Ls.bnreg,
+                          v[STEPV_GNORM]};
+  interval *iv = &L->iv;
+  for (int k = 0; k < 8; k++) iv->sums[k] += vals[k];
+  iv->steps++;
+  iv->step_seconds += in.seconds;
+  int rc = 0;
+  if (done % L->log_every == 0 || done == L->total) {
+    double red[8];
+    for (int k = 0; k < 8; k++) red[k] = iv->sums[k] / iv->steps;
+    train_comm_sum(comm, red, 7); /* the grad norm is already global */
+    for (int k = 0; k < 7; k++) red[k] /= comm->world;
+    train_log_stats ls = {done, L->total, in.epoch, red[0], red[1], red[2], red[3], red[4], red[5],
+                          red[6], in.lr, in.beta, in.lambda, red[7],
+                          (double)iv->steps * L->batch * comm->world / iv->step_seconds,
+                          1e3 * iv->step_seconds / iv->steps,
+                          L->ema_step * (double)(L->total - done), L->skipped, L->binary};
+    rc = train_log_progress(L->rd, &ls, e);
+    if (!rc && in.group_step) {
+      /* per-group KL averaged over the ranks (the balancing coefficients are already global
+       * with kl_balance_scope global); active units are rank 0's batch */
+      model_losses Lg = in.group;
+      train_comm_sum(comm, Lg.kl_group, Lg.n_groups);
+      for (int k = 0; k < Lg.n_groups; k++) Lg.kl_group[k] /= comm->world;
+      rc = train_log_groups(L->rd, done, &Lg, e);
+    }
+    *iv = (interval){{0}, 0, now_s(), 0};
+  }
+  return L->flush_rc = rc; /* a log write error is this rank's alone */
+}
+
+/* ckpt_refs.flush: a checkpoint saves the counters with the last queued step's outcome in. */
+static int loop_flush(void *arg, nvae_err *e) { return loop_take(arg, e); }
+
 /* Every comm.param_check_every_steps: all ranks must hold bit-identical parameters (they start
  * from rank 0's and apply the same averaged update). Each rank contributes the CRC-32C of its
  * parameter arena in its own slot of a W-vector summed across ranks, so every rank learns every
@@ -369,8 +491,14 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   const int rank0 = comm->rank == 0;
 
   /* ---- bad input, all before the first step ---- */
+  op_ctx ctx;
+  if (setup_agree(comm, train_make_ctx(cfg, o->gpu, &ctx, e) ? NVAE_EXIT_USAGE : 0, e))
+    return NVAE_EXIT_USAGE;
   loader *tl = NULL;
-  if (setup_agree(comm, open_train_loader(cfg, comm, &tl, e), e)) return e->code;
+  if (setup_agree(comm, open_train_loader(cfg, comm, &ctx, &tl, e), e)) {
+    op_ctx_free(&ctx);
+    return e->code;
+  }
   loader_info li = loader_get_info(tl);
   char vsplit[64];
   nvae_err ve = {0};
@@ -378,25 +506,25 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   if (vrc) nvae_errf(e, NVAE_EXIT_USAGE, "data.split_valid: %s", ve.msg);
   if (setup_agree(comm, vrc, e)) {
     loader_close(tl);
+    op_ctx_free(&ctx);
     return e->code;
   }
   data_shape d = {li.channels, li.src_height, li.src_width};
   model_geometry g;
   model_arch arch;
-  op_ctx ctx;
   if (setup_agree(comm,
-                  (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e) ||
-                   train_make_ctx(cfg, o->gpu, &ctx, e))
+                  (config_model_geometry(cfg, &d, &g, e) || config_model_arch(cfg, &g, &arch, e))
                       ? NVAE_EXIT_USAGE
                       : 0,
                   e)) {
     loader_close(tl);
+    op_ctx_free(&ctx);
     return NVAE_EXIT_USAGE;
   }
   const int B = cfg->train.batch_size;
   model_options mo;
   config_model_options(cfg, &g, B, &mo);
-  model_hooks_from_comm(comm, &mo);
+  model_hooks_from_comm(comm, &ctx, &mo);
   /* Gradient buckets all-reduced while backward runs (grad_buckets.h); world size 1: none. */
   grad_buckets gb = {0};
   /* host gradients: non-blocking MPI; device gradients: grads_dev on the compute stream */
@@ -476,33 +604,39 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
                    (uint64_t)cfg->train.seed};
   const uint64_t seed = (uint64_t)cfg->train.seed;
   const int64_t total = s.total_steps, ipe = li.batches_per_epoch;
-  const int64_t log_every = cfg->log.every_steps;
-  const int64_t group_every = log_every * 10; /* per-group KL at a slower interval */
   int64_t eval_every_epochs = cfg->eval.every_epochs_set ? cfg->eval.every_epochs
                                                           : (cfg->train.epochs <= 50 ? 1 : 20);
   const int n_img = B < 16 ? B : 16;
-  interval iv = {{0}, 0, now_s(), 0};
-  double ema_step = 0, train_seconds = 0;
-  int64_t skipped = 0, streak = 0, step = 0, last_eval = -1;
+  train_loop L = {.cfg = cfg, .comm = comm, .m = m, .ctx = &ctx, .opt = &opt, .rd = &rd,
+                  .total = total, .log_every = cfg->log.every_steps,
+                  .group_every = cfg->log.every_steps * 10, /* per-group KL, less often */
+                  .batch = B, .binary = binary, .rank0 = rank0};
+  L.iv = (interval){{0}, 0, now_s(), 0};
+  step_outcome_init(&L.outcome, &ctx, model_step_values_len(m));
+  int64_t step = 0, last_eval = -1;
   int agreed = 0; /* rc is an error every rank took together (non-finite streak, set-up) */
   if (rc) agreed = 1;
-  model_losses L;
 
   /* ---- checkpoints (ckpt.h): resume here, one call per step, one at the end ---- */
   ckpt_session *cks = NULL;
   const ckpt_refs ckr = {.cfg = cfg, .run_dir = o->run_dir, .comm = comm, .ctx = &ctx, .m = m,
                          .optim = &opt, .train_loader = tl, .geom = &g, .step = &step,
-                         .skipped = &skipped, .streak = &streak, .last_eval = &last_eval,
-                         .interval_sums = iv.sums,
-                         .n_interval_sums = (int)(sizeof iv.sums / sizeof iv.sums[0]),
-                         .interval_steps = &iv.steps, .interval_seconds = &iv.step_seconds};
+                         .skipped = &L.skipped, .streak = &L.streak, .last_eval = &last_eval,
+                         .interval_sums = L.iv.sums,
+                         .n_interval_sums = (int)(sizeof L.iv.sums / sizeof L.iv.sums[0]),
+                         .interval_steps = &L.iv.steps, .interval_seconds = &L.iv.step_seconds,
+                         .flush = loop_flush, .flush_arg = &L};
   if (!rc && (rc = ckpt_start(&cks, &ckr, o->resume, o->reshard, e))) agreed = 1;
   /* ---- end checkpoints ---- */
 
+  /* One iteration queues step k on the device (forward, backward, gradient average, non-finite
+   * count, gated update) and reads step k−1's outcome while step k runs; nothing in between waits
+   * for the device (docs/gpu.md "One step on the device"). On the CPU every op is done when
+   * queued, with the same decisions in the same order. */
   step_timing tm = {0};
   for (; step < total && !rc; step++) {
     if ((rc = ckpt_step(cks, e))) { /* checkpoint due, or a signal: 75 (ckpt.h) */
-      agreed = 1;
+      agreed = L.flush_rc ? L.flush_agreed : 1;
       break;
     }
     const double t_step = now_s();
@@ -519,55 +653,44 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
     const double lr = sched_lr(&s, step);
     const int64_t done_after = step + 1; /* per-group statistics only where they are logged */
-    const int group_step = done_after % log_every == 0 &&
-                           (done_after % group_every == 0 || done_after == log_every);
+    const int group_step = done_after % L.log_every == 0 &&
+                           (done_after % L.group_every == 0 || done_after == L.log_every);
     model_objective ob = {beta, cfg->train.kl_balance, lambda, 4, !group_step};
     /* keys = the samples' positions in the GLOBAL batch (global_offset + j): rank r of W with
      * batch B holds positions [r·B, (r+1)·B) of the global batch of W·B */
     model_batch mb = {x, b->n, keys, seed, (uint32_t)step};
+    step_info info = {.step = step, .epoch = epoch, .lr = lr, .beta = beta, .lambda = lambda,
+                      .group_step = group_step};
     /* The local gradients are of the mean over the local batch; their average over the ranks is
      * the gradient of the mean over the global batch (sync-BN and global KL balancing make the
      * forward pass the global batch's). With buckets the averaging starts inside backward. */
     const fault_kind fault = train_fault_at(&faults, comm->rank, step + 1);
     relay.poison = fault == FAULT_NAN; /* into the first bucket, before it is averaged */
     if (bucketed) grad_buckets_begin_step(&gb);
-    model_train_step(m, &ctx, &mb, &ob, &L);
+    /* the losses are read back (a wait) only where per-group statistics are logged */
+    model_train_step(m, &ctx, &mb, &ob, group_step ? &info.group : NULL);
     float *grads = model_grads(m);
+    double *v = model_step_values(m);
     if (relay.poison) grad_poison(&ctx, grads, &relay); /* not bucketed: before the average */
     train_fault_act(fault, comm->rank, step + 1); /* kill, stall: test-only (NVAE_FAULT) */
     if (bucketed) grad_buckets_finish(&gb);
     else train_comm_grads(comm, grads, (long long)reg->param_arena_numel);
-    if (fault == FAULT_NANLOSS) L.loss = NAN; /* after it: only this rank knows */
+    if (fault == FAULT_NANLOSS) loss_poison(&ctx, v); /* after it: only this rank knows */
+    /* Non-finite check: the same decision on every rank (counts summed across ranks). */
+    train_optim_count_nonfinite(&ctx, grads, reg->param_arena_numel, v);
+    sum_dev(comm, &ctx, v + STEPV_BAD, 1);
     const double t_backward = now_s();
 
-    /* Non-finite check: the same decision on every rank (counts summed across ranks). */
-    double bad = (double)train_optim_nonfinite(&ctx, grads, reg->param_arena_numel) +
-                 (isfinite(L.loss) ? 0.0 : 1.0);
-    train_comm_sum(comm, &bad, 1);
-    if (bad > 0) {
-      skipped++;
-      streak++;
-      if (rank0)
-        printf("step %lld: non-finite loss or gradients (%.0f values): update skipped (%lld in a "
-               "row, limit %d)\n",
-               (long long)step + 1, bad, (long long)streak, cfg->train.nonfinite_max_skips);
-      if (streak >= cfg->train.nonfinite_max_skips) {
-        agreed = 1;
-        rc = nvae_errf(e, NVAE_EXIT_RUNTIME,
-                       "%lld consecutive steps with non-finite loss or gradients (limit "
-                       "train.nonfinite_max_skips = %d) at step %lld: lower optim.lr or set "
-                       "train.grad_clip",
-                       (long long)streak, cfg->train.nonfinite_max_skips, (long long)step + 1);
-        break;
-      }
-      continue;
+    /* the previous step's outcome (the device finished it before this step's work) */
+    if ((rc = loop_take(&L, e))) {
+      agreed = L.flush_agreed;
+      break;
     }
-    streak = 0;
-    const double gnorm = train_optim_clip(&opt, &ctx, grads);
-    train_optim_step(&opt, &ctx, model_params(m), grads, lr);
-    const double t_end = now_s(), dt = t_end - t_step;
-    train_seconds += dt;
-    ema_step = ema_step == 0 ? dt : 0.9 * ema_step + 0.1 * dt;
+    train_optim_gate(&opt, &ctx, grads, v);
+    train_optim_step(&opt, &ctx, model_params(m), grads, lr, v + STEPV_BAD);
+    const double t_end = now_s();
+    info.seconds = t_end - t_step;
+    step_outcome_queue(&L.outcome, &ctx, v, &info);
     train_comm_stats(comm, cs1);
     step_timing_add(&tm, step, t_data - t_step, t_backward - t_data, t_end - t_backward,
                     cs1[0] - cs0[0], cs1[1] - cs0[1], cs1[2] - cs0[2]);
@@ -578,44 +701,24 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
       break;
     }
 
-    /* ---- logging (averages over the interval and the ranks) ---- */
-    const double vals[8] = {L.loss, L.recon, L.kl, L.nelbo, L.bpd, L.sr, L.bnreg, gnorm};
-    for (int k = 0; k < 8; k++) iv.sums[k] += vals[k];
-    iv.steps++;
-    iv.step_seconds += dt;
     const int64_t done = step + 1;
-    if (done % log_every == 0 || done == total) {
-      double red[8];
-      for (int k = 0; k < 8; k++) red[k] = iv.sums[k] / iv.steps;
-      train_comm_sum(comm, red, 7); /* the grad norm is already global */
-      for (int k = 0; k < 7; k++) red[k] /= comm->world;
-      train_log_stats ls = {done, total, epoch, red[0], red[1], red[2], red[3], red[4], red[5],
-                            red[6], lr, beta, lambda, red[7],
-                            (double)iv.steps * B * comm->world / iv.step_seconds,
-                            1e3 * iv.step_seconds / iv.steps, ema_step * (double)(total - done),
-                            skipped, binary};
-      rc = train_log_progress(&rd, &ls, e);
-      if (!rc && (done % group_every == 0 || done == log_every)) {
-        /* per-group KL averaged over the ranks (the balancing coefficients are already global
-         * with kl_balance_scope global); active units are rank 0's batch */
-        model_losses Lg = L;
-        train_comm_sum(comm, Lg.kl_group, Lg.n_groups);
-        for (int k = 0; k < Lg.n_groups; k++) Lg.kl_group[k] /= comm->world;
-        rc = train_log_groups(&rd, done, &Lg, e);
-      }
-      iv = (interval){{0}, 0, now_s(), 0};
-    }
-    if (!rc && cfg->log.image_every_steps > 0 && done % cfg->log.image_every_steps == 0)
-      rc = train_log_images(&rd, m, &ctx, &g, seed, done, x, keys, n_img, e);
+    const int want_images = cfg->log.image_every_steps > 0 && done % cfg->log.image_every_steps == 0;
     const int epoch_end = done % ipe == 0;
-    const int want_eval = cfg->eval.every_steps_set
-                              ? done % cfg->eval.every_steps == 0
-                              : epoch_end && (done / ipe) % eval_every_epochs == 0;
-    if (!rc && want_eval && done != total) {
+    const int want_eval = done != total && (cfg->eval.every_steps_set
+                                                ? done % cfg->eval.every_steps == 0
+                                                : epoch_end && (done / ipe) % eval_every_epochs == 0);
+    if ((want_images || want_eval) && (rc = loop_take(&L, e))) { /* log lines stay in order */
+      agreed = L.flush_agreed;
+      break;
+    }
+    if (!rc && want_images)
+      rc = train_log_images(&rd, m, &ctx, &g, seed, done, x, keys, n_img, e);
+    if (!rc && want_eval) {
       rc = validate(cfg, o, m, &ctx, &g, &rd, done, epoch, e);
       last_eval = done;
     }
   }
+  if (!rc && (rc = loop_take(&L, e))) agreed = L.flush_agreed; /* the last step's outcome */
 
   /* ---- the end: validation, images, final/model.h5 ---- */
   if (!rc && (rc = ckpt_finish(cks, e))) agreed = 1; /* the final checkpoint */
@@ -633,12 +736,14 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     model_state_host_free(&ctx, &st);
     if (!rc)
       printf("done: %lld steps, %.1f ms per step (training only), %lld skipped; model %s\n",
-             (long long)step, step > 0 ? 1e3 * train_seconds / (double)(step - skipped) : 0.0,
-             (long long)skipped, path);
+             (long long)step,
+             step > L.skipped ? 1e3 * L.train_seconds / (double)(step - L.skipped) : 0.0,
+             (long long)L.skipped, path);
   }
   if (rc && !agreed) fail_alone(comm, rc, e); /* never returns with world > 1 */
   free(x);
   free(keys);
+  step_outcome_free(&L.outcome, &ctx);
   if (bucketed) grad_buckets_free(&gb);
   ckpt_close(cks);
   run_dir_close(&rd);

@@ -26,6 +26,10 @@ typedef struct train_comm {
    * the call returns at once and later work on `stream` waits for it; the MPI transport stages it
    * through host memory and returns when done (comm.h, comm_allreduce_avg_f32_dev). */
   void (*grads_dev)(void *arg, float *dgrads, long long n, void *stream);
+  /* An in-place sum of doubles in device memory, ordered on `stream` like grads_dev (sync-BN,
+   * global KL balancing, the non-finite count). NULL: device buffers are host memory (CPU) and
+   * allreduce_sum serves. */
+  void (*allreduce_sum_dev)(void *arg, double *dbuf, int n, void *stream);
   /* Counters since start-up: seconds spent blocked in collectives and waits, collectives issued,
    * payload bytes. NULL: zeros. */
   void (*stats)(void *arg, double *seconds, double *collectives, double *bytes);

@@ -1,7 +1,6 @@
 /* Optimizer state, non-finite check, clipping, Adamax/Adam update (train_optim.h). */
 #include "trainer/train_optim.h"
 
-#include <math.h>
 
 void train_optim_init(train_optim *o, const nvae_config *cfg, op_ctx *ctx, int64_t numel) {
   o->name = cfg->optim.name;
@@ -31,31 +30,29 @@ static tensor flat(op_ctx *ctx, float *p, int64_t n) {
   return tensor_on(tensor_1d(p, n), ctx->device);
 }
 
-int64_t train_optim_nonfinite(op_ctx *ctx, float *grads, int64_t numel) {
-  tensor g = flat(ctx, grads, numel);
-  return ctx->ops->nonfinite_count(ctx, &g);
+void train_optim_count_nonfinite(op_ctx *ctx, const float *grads, int64_t numel, double *v) {
+  tensor g = flat(ctx, (float *)grads, numel);
+  ctx->ops->reduce_to_scalar(ctx, &g, SCALAR_NONFINITE, 1.0, v + STEPV_BAD);
 }
 
-double train_optim_clip(const train_optim *o, op_ctx *ctx, float *grads) {
-  tensor g = flat(ctx, grads, o->numel);
-  double norm = sqrt(ctx->ops->grad_norm_sq(ctx, &g));
-  if (o->grad_clip > 0 && norm > o->grad_clip) {
-    /* torch.nn.utils.clip_grad_norm_'s factor (the same in tests/reference/nvae_ref.py) */
-    float s = (float)(o->grad_clip / (norm + 1e-6));
-    ctx->ops->scale_forward(ctx, s, &g, &g);
-  }
-  return norm;
+void train_optim_gate(const train_optim *o, op_ctx *ctx, const float *grads, double *v) {
+  tensor g = flat(ctx, (float *)grads, o->numel);
+  ctx->ops->reduce_to_scalar(ctx, &g, SCALAR_SQUARE, 1.0, v + STEPV_GNORM_SQ);
+  ctx->ops->optim_gate(ctx, o->grad_clip, v);
 }
 
-void train_optim_step(train_optim *o, op_ctx *ctx, float *params, float *grads, double lr) {
-  o->t++;
+void train_optim_step(const train_optim *o, op_ctx *ctx, float *params, float *grads, double lr,
+                      const double *gate) {
   tensor p = flat(ctx, params, o->numel), g = flat(ctx, grads, o->numel);
   tensor m = flat(ctx, o->m, o->numel), v = flat(ctx, o->v, o->numel);
+  const int t = (int)(o->t + 1);
   if (o->name == NVAE_OPTIM_ADAM) {
-    adam_params ap = {lr, o->beta1, o->beta2, o->eps, o->weight_decay, (int)o->t};
+    adam_params ap = {lr, o->beta1, o->beta2, o->eps, o->weight_decay, t, gate};
     ctx->ops->adam_step(ctx, &ap, &p, &g, &m, &v);
   } else {
-    adamax_params ap = {lr, o->beta1, o->beta2, o->eps, o->weight_decay, (int)o->t};
+    adamax_params ap = {lr, o->beta1, o->beta2, o->eps, o->weight_decay, t, gate};
     ctx->ops->adamax_step(ctx, &ap, &p, &g, &m, &v);
   }
 }
+
+void train_optim_commit(train_optim *o) { o->t++; }

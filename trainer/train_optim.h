@@ -27,14 +27,20 @@ void train_optim_free(train_optim *o, op_ctx *ctx);
 /* Bytes of optimizer state. */
 size_t train_optim_bytes(int64_t numel);
 
-/* Non-finite elements in the gradient arena. */
-int64_t train_optim_nonfinite(op_ctx *ctx, float *grads, int64_t numel);
-/* ‖g‖₂ (fixed-order double sum: the same on every rank); with grad_clip > 0 and a larger norm,
- * the gradients are scaled by grad_clip / (‖g‖ + 1e−6) in place. Returns the norm before
- * clipping. */
-double train_optim_clip(const train_optim *o, op_ctx *ctx, float *grads);
-/* One update with learning rate lr (t advances first: the update is number t). */
-void train_optim_step(train_optim *o, op_ctx *ctx, float *params, float *grads, double lr);
+/* The update decision, queued on the device into the step values v (kernels/cpu/objective.h),
+ * so the host never waits for it:
+ *   train_optim_count_nonfinite: v[STEPV_BAD] += non-finite gradient elements (the trainer then
+ *     sums v[STEPV_BAD] across ranks: every rank takes the same decision);
+ *   train_optim_gate: v[STEPV_GNORM] = ‖g‖₂ (fixed-order double sum, the same on every rank) and
+ *     v[STEPV_SCALE] = grad_clip / (‖g‖ + 1e−6) when grad_clip > 0 and the norm is larger, else 1;
+ *   train_optim_step: update number t + 1 with learning rate lr, applied with gradients times
+ *     gate[1] unless gate[0] > 0 (gate = v + STEPV_BAD; NULL: unconditional, unscaled). It does not
+ *     advance t: train_optim_commit does, once the host has read that the update was applied. */
+void train_optim_count_nonfinite(op_ctx *ctx, const float *grads, int64_t numel, double *v);
+void train_optim_gate(const train_optim *o, op_ctx *ctx, const float *grads, double *v);
+void train_optim_step(const train_optim *o, op_ctx *ctx, float *params, float *grads, double lr,
+                      const double *gate);
+void train_optim_commit(train_optim *o);
 
 #ifdef __cplusplus
 }

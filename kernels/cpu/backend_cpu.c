@@ -1,4 +1,6 @@
 /* The CPU backend's op table: see kernels/backend.h. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/backend.h"
@@ -8,6 +10,22 @@ static void cpu_free(void *p) { nvae_free(p); }
 static void cpu_zero(op_ctx *ctx, void *p, size_t bytes) { memset(p, 0, bytes); }
 static void cpu_copy(op_ctx *ctx, void *dst, const void *src, size_t bytes) {
   memmove(dst, src, bytes);
+}
+
+/* Work on the CPU is done when queued: fences are always passed, queued copies are copies. */
+struct op_fence {
+  int unused;
+};
+static void *cpu_host_alloc(size_t bytes) {
+  void *p = NULL;
+  return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+static op_fence *cpu_fence_new(op_ctx *ctx) { return nvae_calloc(1, sizeof(op_fence)); }
+static void cpu_fence_free(op_fence *f) { free(f); }
+static void cpu_fence_noop(op_ctx *ctx, op_fence *f) {}
+static void cpu_from_host_async(op_ctx *ctx, void *dev, const void *host, size_t bytes,
+                                op_fence *after) {
+  memmove(dev, host, bytes);
 }
 
 static void cpu_fill_uniform(op_ctx *ctx, const philox_stream *s, uint32_t first_sample,
@@ -28,6 +46,14 @@ const op_backend op_backend_cpu = {
     .copy = cpu_copy,
     .to_host = cpu_copy,
     .from_host = cpu_copy,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .fence_new = cpu_fence_new,
+    .fence_free = cpu_fence_free,
+    .fence_record = cpu_fence_noop,
+    .fence_sync = cpu_fence_noop,
+    .from_host_async = cpu_from_host_async,
+    .to_host_async = cpu_copy,
     .philox_fill_uniform = cpu_fill_uniform,
     .philox_fill_normal = cpu_fill_normal,
     .add_scaled_forward = add_scaled_forward_cpu,
@@ -99,6 +125,10 @@ const op_backend op_backend_cpu = {
     .adam_step = adam_step_cpu,
     .grad_norm_sq = grad_norm_sq_cpu,
     .nonfinite_count = nonfinite_count_cpu,
+    .reduce_to_scalar = reduce_to_scalar_cpu,
+    .fill_from_scalar = fill_from_scalar_cpu,
+    .objective_combine = objective_combine_cpu,
+    .optim_gate = optim_gate_cpu,
     .sum_per_sample_forward = sum_per_sample_forward_cpu,
     .sum_per_sample_backward = sum_per_sample_backward_cpu,
     .sum_region_per_sample_forward = sum_region_per_sample_forward_cpu,

@@ -26,9 +26,11 @@ void adamax_step_cpu(op_ctx *ctx, const adamax_params *p, tensor *param, const t
   float c1 = (float)(1.0 - p->beta1); /* complements in double: 1 - 0.999f is 1.3e-5 off */
   float wd = (float)p->weight_decay;
   float clr = (float)(p->lr / (1.0 - pow(p->beta1, p->step)));
+  if (p->gate && p->gate[0] > 0) return;
+  const float gs = p->gate ? (float)p->gate[1] : 1.0f;
 #pragma omp parallel for if (n > PAR_MIN)
   for (int64_t i = 0; i < n; i++) {
-    float gi = g[i] + wd * th[i];
+    float gi = g[i] * gs + wd * th[i];
     pm[i] = b1 * pm[i] + c1 * gi;
     pu[i] = fmaxf(b2 * pu[i], fabsf(gi) + eps);
     th[i] -= clr * (pm[i] / pu[i]);
@@ -46,9 +48,11 @@ void adam_step_cpu(op_ctx *ctx, const adam_params *p, tensor *param, const tenso
   float wd = (float)p->weight_decay;
   float step_size = (float)(p->lr / (1.0 - pow(p->beta1, p->step)));
   float bc2_sqrt = (float)sqrt(1.0 - pow(p->beta2, p->step));
+  if (p->gate && p->gate[0] > 0) return;
+  const float gs = p->gate ? (float)p->gate[1] : 1.0f;
 #pragma omp parallel for if (n > PAR_MIN)
   for (int64_t i = 0; i < n; i++) {
-    float gi = g[i] + wd * th[i];
+    float gi = g[i] * gs + wd * th[i];
     pm[i] = b1 * pm[i] + c1 * gi;
     pv[i] = b2 * pv[i] + c2 * gi * gi;
     float denom = sqrtf(pv[i]) / bc2_sqrt + eps;

@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 
-/* m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  theta <- theta - lr / (1 - b1^t) * m / u */
+/* With p->gate (op_types.h): nothing when gate[0] > 0, else g is gate[1] * grad below.
+ * m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  theta <- theta - lr / (1 - b1^t) * m / u */
 void adamax_step_cpu(op_ctx *ctx, const adamax_params *p, tensor *param, const tensor *grad,
                      tensor *m, tensor *u);
 

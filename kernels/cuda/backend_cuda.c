@@ -8,6 +8,11 @@
  * Ordering: every entry queues its work on the context's stream. The stream is created with the
  * default flags, so it also waits for (and is waited on by) the legacy default stream that plain
  * cudaMemcpy / cudaMemset calls elsewhere use; to_host and from_host return when the copy is done.
+ * The queued copies return at once: to_host_async is queued on the context's stream;
+ * from_host_async runs on the context's second, non-blocking COPY stream, after the caller's fence
+ * (or after everything queued so far), and the context's stream waits for it before any work
+ * queued later. A fence is an event recorded on the context's stream; fence_sync is the host's
+ * only wait inside a step.
  *
  * Status: compiled and linked on a machine without a GPU; none of this has run on a GPU yet
  * (tests/gpu/test_ops_gpu.c and tools/gpu-check.sh are the checks that will run it).
@@ -57,6 +62,73 @@ static void cuda_from_host(op_ctx *ctx, void *dev, const void *host, size_t byte
   CUDA_CHECK(cudaStreamSynchronize(cuda_ctx_stream(ctx)));
 }
 
+/* ---- queued copies and fences (backend.h) ---- */
+
+struct op_fence {
+  cudaEvent_t ev; /* recorded on the context's stream; timing off: only ordering is wanted */
+};
+
+static void *cuda_host_alloc(size_t bytes) {
+  void *p = NULL;
+  /* Portable: the entry takes no context, so the pages must not belong to whichever device
+   * happens to be current. Out of pinned memory is not fatal (backend.h): NULL, the caller's to
+   * handle. */
+  if (cudaHostAlloc(&p, bytes ? bytes : 64, cudaHostAllocPortable) != cudaSuccess) {
+    (void)cudaGetLastError(); /* reset the thread's last error, or the next launch check reports
+                                 this failure as its own */
+    return NULL;
+  }
+  return p;
+}
+
+static void cuda_host_free(void *p) {
+  if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
+static op_fence *cuda_fence_new(op_ctx *ctx) {
+  op_fence *f = nvae_calloc(1, sizeof *f);
+  CUDA_CHECK(cudaEventCreateWithFlags(&f->ev, cudaEventDisableTiming));
+  return f;
+}
+
+static void cuda_fence_free(op_fence *f) {
+  if (!f) return;
+  CUDA_CHECK(cudaEventDestroy(f->ev));
+  nvae_free(f);
+}
+
+static void cuda_fence_record(op_ctx *ctx, op_fence *f) {
+  CUDA_CHECK(cudaEventRecord(f->ev, cuda_ctx_stream(ctx)));
+}
+
+/* A fence never recorded has passed (cudaEventSynchronize returns at once), as on the CPU. */
+static void cuda_fence_sync(op_ctx *ctx, op_fence *f) { CUDA_CHECK(cudaEventSynchronize(f->ev)); }
+
+/* The upload of the next batch is queued after the optimizer of the step before, but it needs to
+ * wait only for the fence after the last read of its buffer (`after`), so on the copy stream it
+ * overlaps that step's optimizer and all-reduce tail instead of waiting behind them; the
+ * context's stream then waits for it before the next forward. */
+static void cuda_from_host_async(op_ctx *ctx, void *dev, const void *host, size_t bytes,
+                                 op_fence *after) {
+  if (!bytes) return;
+  cuda_ctx_state *st = cuda_ctx_state_of(ctx);
+  cudaStream_t s = cuda_ctx_stream(ctx);
+  cudaEvent_t before = st->copy_after;
+  if (after)
+    before = after->ev;
+  else
+    CUDA_CHECK(cudaEventRecord(st->copy_after, s)); /* after everything queued on ctx so far */
+  CUDA_CHECK(cudaStreamWaitEvent(st->copy_stream, before, 0));
+  CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, st->copy_stream));
+  CUDA_CHECK(cudaEventRecord(st->copy_done, st->copy_stream));
+  CUDA_CHECK(cudaStreamWaitEvent(s, st->copy_done, 0));
+}
+
+static void cuda_to_host_async(op_ctx *ctx, void *host, const void *dev, size_t bytes) {
+  if (bytes)
+    CUDA_CHECK(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, cuda_ctx_stream(ctx)));
+}
+
 /* ---- Philox fills (kernels/cuda/random.cu; the CPU's numbers) ---- */
 
 static void cuda_fill_uniform(op_ctx *ctx, const philox_stream *s, uint32_t first_sample,
@@ -85,6 +157,14 @@ static void cuda_table_build(void) {
   cuda_table.copy = cuda_copy;
   cuda_table.to_host = cuda_to_host;
   cuda_table.from_host = cuda_from_host;
+  cuda_table.host_alloc = cuda_host_alloc;
+  cuda_table.host_free = cuda_host_free;
+  cuda_table.fence_new = cuda_fence_new;
+  cuda_table.fence_free = cuda_fence_free;
+  cuda_table.fence_record = cuda_fence_record;
+  cuda_table.fence_sync = cuda_fence_sync;
+  cuda_table.from_host_async = cuda_from_host_async;
+  cuda_table.to_host_async = cuda_to_host_async;
   cuda_table.philox_fill_uniform = cuda_fill_uniform;
   cuda_table.philox_fill_normal = cuda_fill_normal;
   cuda_table.conv2d_forward = conv2d_forward_cuda;
@@ -114,6 +194,9 @@ op_ctx op_ctx_cuda(int gpu_index) {
   st->workspace_limit = CUDA_CONV_WORKSPACE_LIMIT;
   CUDNN_CHECK(cudnnCreate(&st->cudnn));
   CUDNN_CHECK(cudnnSetStream(st->cudnn, stream));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreateWithFlags(&st->copy_after, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&st->copy_done, cudaEventDisableTiming));
   c.backend_state = st;
   return c;
 }
@@ -132,7 +215,12 @@ void *cuda_ctx_scratch(op_ctx *ctx, size_t bytes) {
   return ctx->scratch;
 }
 
-void cuda_ctx_synchronize(op_ctx *ctx) { CUDA_CHECK(cudaStreamSynchronize(cuda_ctx_stream(ctx))); }
+void cuda_ctx_synchronize(op_ctx *ctx) {
+  cuda_ctx_state *st = cuda_ctx_state_of(ctx);
+  CUDA_CHECK(cudaStreamSynchronize(cuda_ctx_stream(ctx)));
+  /* an upload that no later work waited for yet is still queued work of this context */
+  if (st && st->copy_stream) CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+}
 
 void cuda_ctx_release(op_ctx *ctx) {
   cuda_ctx_state *st = cuda_ctx_state_of(ctx);
@@ -141,6 +229,13 @@ void cuda_ctx_release(op_ctx *ctx) {
   if (st) {
     conv_cudnn_cache_free(st->conv_cache);
     if (st->cudnn) CUDNN_CHECK(cudnnDestroy(st->cudnn));
+    if (st->copy_stream) {
+      /* the caller frees the pinned buffers of pending uploads once we return */
+      CUDA_CHECK(cudaStreamSynchronize(st->copy_stream));
+      CUDA_CHECK(cudaStreamDestroy(st->copy_stream));
+    }
+    if (st->copy_after) CUDA_CHECK(cudaEventDestroy(st->copy_after));
+    if (st->copy_done) CUDA_CHECK(cudaEventDestroy(st->copy_done));
     nvae_free(st);
   }
   if (ctx->stream) CUDA_CHECK(cudaStreamDestroy(cuda_ctx_stream(ctx)));

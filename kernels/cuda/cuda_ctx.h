@@ -24,6 +24,12 @@ typedef struct cuda_ctx_state {
   cudnnHandle_t cudnn;    /* bound to the context's stream */
   size_t workspace_limit; /* per cuDNN call, bytes */
   void *conv_cache;       /* conv_cudnn.cu: descriptors and chosen algorithms per shape */
+  /* from_host_async (backend_cuda.c): uploads run on their own stream so that they overlap the
+   * context's work; copy_after is recorded on the context's stream when the caller gives no
+   * fence, copy_done on the copy stream after each upload (reused: a wait takes the event's state
+   * at the time of the call). */
+  cudaStream_t copy_stream; /* non-blocking: never ordered with the legacy default stream */
+  cudaEvent_t copy_after, copy_done;
 } cuda_ctx_state;
 
 /* The stream every op of this context is queued on (defined in backend_cuda.c; also declared,

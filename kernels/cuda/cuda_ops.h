@@ -9,9 +9,11 @@
  * batchnorm halves (batchnorm_local_sums, _normalize, _backward_sums, _backward_input,
  * bn_swish_normalize): HOST buffers of [2C + 1] doubles, exactly the CPU's, so that the caller can
  * hand them to an MPI all-reduce between the halves. That is the MPI-transport path of sync-BN;
- * the whole-op *_train entries call the bn_sync hook the same way (device sums copied to the host,
- * reduced, copied back) and skip the copies when sync is NULL. A device-side NCCL reduction of the
- * sums comes with issue #8.
+ * the whole-op *_train entries give their device sums to the bn_sync hook's allreduce_sum_dev
+ * (NCCL, queued on the stream) when it is set, else copy them to the host around allreduce_sum,
+ * and do neither when sync is NULL. The step values of the objective family (the `double *` of
+ * reduce_to_scalar, fill_from_scalar, objective_combine, optim_gate) and the optimizers' gate are
+ * DEVICE memory: a training step queues without a host round trip.
  *
  * Every op is enqueued on the context's stream (cuda_ctx_stream) and returns without waiting,
  * except where a host value is produced or consumed (see above). Reductions are deterministic:
@@ -195,6 +197,13 @@ void cuda_adam_step(op_ctx *ctx, const adam_params *p, tensor *param, const tens
                     tensor *v);
 double cuda_grad_norm_sq(op_ctx *ctx, const tensor *g);
 int64_t cuda_nonfinite_count(op_ctx *ctx, const tensor *x);
+
+/* objective (kernels/cpu/objective.h): step values, doubles on the device */
+void cuda_reduce_to_scalar(op_ctx *ctx, const tensor *x, scalar_reduce f, double scale,
+                           double *out);
+void cuda_fill_from_scalar(op_ctx *ctx, const double *s, double scale, tensor *y);
+void cuda_objective_combine(op_ctx *ctx, const objective_params *p, double *v);
+void cuda_optim_gate(op_ctx *ctx, double grad_clip, double *v);
 
 /* reduce (kernels/cpu/reduce.h) */
 void cuda_sum_per_sample_forward(op_ctx *ctx, const tensor *x, tensor *y);

@@ -6,8 +6,9 @@
  *
  * The `double *sums` of the halves (local_sums, normalize, backward_sums, backward_input) are HOST
  * buffers, as on the CPU, so that the caller can all-reduce them over MPI between the halves; the
- * whole-op *_train entries keep the sums on the device and copy them to the host only around a
- * bn_sync hook (the MPI-transport path; the NCCL device path comes with issue #8). */
+ * whole-op *_train entries keep the sums on the device and hand them to the bn_sync hook's
+ * allreduce_sum_dev (NCCL, queued on the stream) or, without it, copy them to the host around
+ * allreduce_sum (the MPI-transport path). */
 #include "kernels/cuda/ops_batchnorm.cuh"
 
 enum { BN_SUM_X = 0, BN_SUM_BWD = 1, BN_SUM_EVAL_BWD = 2 };
@@ -335,11 +336,16 @@ void bn_swish_dz_dev(cudaStream_t s, const tensor *x, const tensor *gamma, const
 
 /* ---- the op table's entries ---- */
 
-/* The all-reduce of the sums through the hook; returns the (global) element count. */
+/* The all-reduce of the sums through the hook; returns the element count for the host's
+ * count > 1 check (the kernels read the count from dsums[2C]). */
 double bn_reduce(cudaStream_t s, const bn_sync *sync, double *dsums, int64_t c,
                  double local_count) {
-  if (!sync || !sync->allreduce_sum) return local_count;
+  if (!sync || (!sync->allreduce_sum && !sync->allreduce_sum_dev)) return local_count;
   ops_bn_allreduce(s, sync, dsums, batchnorm_sums_len(c));
+  /* Device path: every rank adds a count >= 0, so the local count is a lower bound of the
+   * global one and passes the check without a host wait on every BN layer; only a rank that
+   * holds at most one value per channel reads the global count back. */
+  if (sync->allreduce_sum_dev && local_count > 1) return local_count;
   double count;
   ops_copy_d2h(s, &count, dsums + 2 * c, sizeof count);
   return count;

@@ -70,7 +70,9 @@ void bn_backward_eval_dev(cudaStream_t s, const batchnorm_params *p, const tenso
                           tensor *dgamma, tensor *dbeta);
 
 /* The bn_sync all-reduce of device sums [2C + 1] (a no-op for sync NULL); returns the global
- * element count (local_count without sync). */
+ * element count after a host all-reduce, local_count without sync, and with allreduce_sum_dev
+ * local_count when it is > 1 (a lower bound of the global count, enough for bn_normalize_dev's
+ * check; the kernels read the count on the device), else the global count read back. */
 double bn_reduce(cudaStream_t s, const bn_sync *sync, double *dsums, int64_t c, double local_count);
 
 /* The recomputed swish gradient alone: dz = dy·swish'(z) (overwritten). */

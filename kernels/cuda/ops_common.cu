@@ -16,7 +16,12 @@ void ops_copy_h2d(cudaStream_t s, void *dev, const void *host, size_t bytes) {
 }
 
 void ops_bn_allreduce(cudaStream_t s, const bn_sync *sync, double *dev_sums, int len) {
-  if (!sync || !sync->allreduce_sum) return;
+  if (!sync) return;
+  if (sync->allreduce_sum_dev) { /* stream-ordered: no host wait inside the forward */
+    sync->allreduce_sum_dev(sync->arg, dev_sums, len, (void *)s);
+    return;
+  }
+  if (!sync->allreduce_sum) return;
   size_t bytes = (size_t)len * sizeof(double);
   double *host = (double *)nvae_malloc(bytes); /* [len]: Σ (C), Σ² or Σ·x̂ (C), count (1) */
   ops_copy_d2h(s, host, dev_sums, bytes);

@@ -126,12 +126,24 @@ struct OpsScratch {
   }
 };
 
+/* The deterministic sum of reduce_to_scalar and grad_norm_sq (ops_objective.cu): out[0] +=
+ * scale · Σ f(x_i) over n floats, f a scalar_reduce (kernels/cpu/objective.h), by chunks of
+ * OPS_SCALAR_CHUNK elements (the CPU's blocks). part: ops_scalar_chunks(n) doubles of scratch;
+ * out: 1 double on the device. Queued on s. */
+#define OPS_SCALAR_CHUNK 8192
+static inline int64_t ops_scalar_chunks(int64_t n) {
+  return (n + OPS_SCALAR_CHUNK - 1) / OPS_SCALAR_CHUNK;
+}
+void ops_scalar_reduce(cudaStream_t s, const float *x, int64_t n, scalar_reduce f, double scale,
+                       double *part, double *out);
+
 /* Host <-> device copies that return when the data has arrived (host buffers are the caller's). */
 void ops_copy_d2h(cudaStream_t s, void *host, const void *dev, size_t bytes);
 void ops_copy_h2d(cudaStream_t s, void *dev, const void *host, size_t bytes);
 
-/* The bn_sync hook on device sums [len] (MPI-transport path): copy to the host, all-reduce there,
- * copy back. Nothing happens when sync is NULL (local BN). */
+/* The bn_sync hook on device sums [len]: allreduce_sum_dev on the device sums, queued on s, when
+ * the hook has it (NCCL); else the MPI-transport path: copy to the host, all-reduce there, copy
+ * back. Nothing happens when sync is NULL (local BN). */
 void ops_bn_allreduce(cudaStream_t s, const bn_sync *sync, double *dev_sums, int len);
 
 #endif

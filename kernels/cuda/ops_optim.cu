@@ -3,14 +3,14 @@
  * the host exactly as the CPU computes them. grad_norm_sq and nonfinite_count return host values:
  * they wait for the stream.
  *
- * grad_norm_sq is deterministic: chunks of NORM_CHUNK elements (a fixed split of the buffer, like
- * the CPU's 8192-element blocks) are summed by one block each in double, and one block then adds
- * the chunk sums, each thread a contiguous run in index order, then the tree. The bits differ
- * from the CPU's sequential block sums by double rounding only (~1e-16 relative). */
+ * The gate (op_types.h: adamax_params.gate, nullable) stays on the device, where optim_gate
+ * wrote it: every thread reads gate[0] (> 0: non-finite gradients somewhere, skip the update) and
+ * gate[1] (the clipping factor, applied to the gradient before om_*_elem as the CPU does), so
+ * the decision to step needs no host round trip.
+ *
+ * grad_norm_sq is deterministic: the passes of reduce_to_scalar (ops_scalar_reduce,
+ * ops_objective.cu) with SCALAR_SQUARE, so both give the same bits. */
 #include "kernels/cuda/ops_common.cuh"
-
-#define NORM_CHUNK 8192
-#define NORM_THREADS 256
 
 static int64_t check_flat(const tensor *param, const tensor *grad, const tensor *s1,
                           const tensor *s2) {
@@ -22,42 +22,28 @@ static int64_t check_flat(const tensor *param, const tensor *grad, const tensor 
   return n;
 }
 
-__global__ void adamax_kernel(om_adamax_k k, float *th, const float *g, float *m, float *u,
-                              int64_t n) {
+__global__ void adamax_kernel(om_adamax_k k, const double *gate, float *th, const float *g,
+                              float *m, float *u, int64_t n) {
+  /* the same decision in every thread (no __syncthreads below); NaN in gate[0] does not skip,
+   * as on the CPU */
+  if (gate && gate[0] > 0) return;
+  const float gs = gate ? (float)gate[1] : 1.0f;
   OPS_FOR(i, n) {
     float t = th[i], mi = m[i], ui = u[i];
-    om_adamax_elem(&k, &t, &mi, &ui, g[i]);
+    om_adamax_elem(&k, &t, &mi, &ui, g[i] * gs);
     th[i] = t, m[i] = mi, u[i] = ui;
   }
 }
 
-__global__ void adam_kernel(om_adam_k k, float *th, const float *g, float *m, float *v, int64_t n) {
+__global__ void adam_kernel(om_adam_k k, const double *gate, float *th, const float *g, float *m,
+                            float *v, int64_t n) {
+  if (gate && gate[0] > 0) return;
+  const float gs = gate ? (float)gate[1] : 1.0f;
   OPS_FOR(i, n) {
     float t = th[i], mi = m[i], vi = v[i];
-    om_adam_elem(&k, &t, &mi, &vi, g[i]);
+    om_adam_elem(&k, &t, &mi, &vi, g[i] * gs);
     th[i] = t, m[i] = mi, v[i] = vi;
   }
-}
-
-/* part[b] = Σ x² over chunk b, in double */
-__global__ void norm_chunks_kernel(const float *x, int64_t n, double *part) {
-  int64_t lo = (int64_t)blockIdx.x * NORM_CHUNK, hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;
-  double s = 0;
-  for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x)
-    s += (double)x[i] * x[i];
-  s = ops_block_sum(s);
-  if (threadIdx.x == 0) part[blockIdx.x] = s;
-}
-
-/* out[0] = Σ part[0 .. nb), one block: contiguous runs per thread, then the tree */
-__global__ void sum_parts_kernel(const double *part, int64_t nb, double *out) {
-  int64_t per = (nb + blockDim.x - 1) / blockDim.x;
-  int64_t lo = threadIdx.x * per, hi = lo + per < nb ? lo + per : nb;
-  double s = 0;
-  for (int64_t b = lo; b < hi; b++)
-    s += part[b];
-  s = ops_block_sum(s);
-  if (threadIdx.x == 0) out[0] = s;
 }
 
 /* count of NaN / ±Inf: per-block integer counts, then an integer atomic (exact, so deterministic)
@@ -75,7 +61,8 @@ void cuda_adamax_step(op_ctx *ctx, const adamax_params *p, tensor *param, const 
   int64_t n = check_flat(param, grad, m, u);
   if (n == 0) return;
   adamax_kernel<<<ops_blocks(n), OPS_THREADS, 0, cuda_ctx_stream(ctx)>>>(
-      om_adamax_consts(p), tensor_f32(param), tensor_f32(grad), tensor_f32(m), tensor_f32(u), n);
+      om_adamax_consts(p), p->gate, tensor_f32(param), tensor_f32(grad), tensor_f32(m),
+      tensor_f32(u), n);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -85,22 +72,20 @@ void cuda_adam_step(op_ctx *ctx, const adam_params *p, tensor *param, const tens
   int64_t n = check_flat(param, grad, m, v);
   if (n == 0) return;
   adam_kernel<<<ops_blocks(n), OPS_THREADS, 0, cuda_ctx_stream(ctx)>>>(
-      om_adam_consts(p), tensor_f32(param), tensor_f32(grad), tensor_f32(m), tensor_f32(v), n);
+      om_adam_consts(p), p->gate, tensor_f32(param), tensor_f32(grad), tensor_f32(m), tensor_f32(v),
+      n);
   CUDA_CHECK_LAUNCH();
 }
 
 double cuda_grad_norm_sq(op_ctx *ctx, const tensor *g) {
-  int64_t n = tensor_numel(g);
-  int64_t nb = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+  int64_t n = tensor_numel(g), nb = ops_scalar_chunks(n);
   if (nb == 0) return 0.0;
-  NVAE_ASSERT(nb < (1ll << 31), "grad_norm_sq: %lld elements", (long long)n);
   cudaStream_t s = cuda_ctx_stream(ctx);
   OpsScratch sc(ctx, ops_pad((size_t)(nb + 1) * sizeof(double)));
   double *pp = sc.take<double>(nb + 1); /* [nb] chunk sums, then the total */
-  norm_chunks_kernel<<<(unsigned)nb, NORM_THREADS, 0, s>>>(tensor_f32(g), n, pp);
-  CUDA_CHECK_LAUNCH();
-  sum_parts_kernel<<<1, NORM_THREADS, 0, s>>>(pp, nb, pp + nb);
-  CUDA_CHECK_LAUNCH();
+  /* out[0] = 0 + 1·Σ: the bits of reduce_to_scalar into a zeroed value */
+  CUDA_CHECK(cudaMemsetAsync(pp + nb, 0, sizeof(double), s));
+  ops_scalar_reduce(s, tensor_f32(g), n, SCALAR_SQUARE, 1.0, pp, pp + nb);
   double total;
   ops_copy_d2h(s, &total, pp + nb, sizeof total);
   return total;

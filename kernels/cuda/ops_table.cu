@@ -69,6 +69,10 @@ void cuda_backend_fill_ops(op_backend *b) {
   b->adam_step = cuda_adam_step;
   b->grad_norm_sq = cuda_grad_norm_sq;
   b->nonfinite_count = cuda_nonfinite_count;
+  b->reduce_to_scalar = cuda_reduce_to_scalar;
+  b->fill_from_scalar = cuda_fill_from_scalar;
+  b->objective_combine = cuda_objective_combine;
+  b->optim_gate = cuda_optim_gate;
   b->sum_per_sample_forward = cuda_sum_per_sample_forward;
   b->sum_per_sample_backward = cuda_sum_per_sample_backward;
   b->sum_region_per_sample_forward = cuda_sum_region_per_sample_forward;

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   test_fill_uniform(g_rm0, C, -0.2f, 0.2f, 7, 5);
   test_fill_uniform(g_rv0, C, 0.8f, 1.2f, 7, 6);
   op_ctx ctx = op_ctx_cpu();
-  bn_sync sync = {comm_allreduce_sum_f64_hook, cm};
+  bn_sync sync = {comm_allreduce_sum_f64_hook, cm, NULL};
   const size_t off = (size_t)first * PER;
   const int64_t n_me = (int64_t)batch[me] * PER;
   for (int swish = 0; swish <= 1; swish++) {

@@ -1,14 +1,18 @@
 /* The sync-BN hook on the CUDA backend (kernels/cuda/ops_batchnorm.cu, ops_bn_swish.cu): the
  * whole-op *_train entries copy their per-channel sums to the host, call the bn_sync hook there
- * and copy the reduced sums back (the MPI-transport path), and the halves take HOST sums.
+ * and copy the reduced sums back (the MPI-transport path), or, when the hook has
+ * allreduce_sum_dev (the NCCL path), hand it the DEVICE sums and the context's stream; the halves
+ * take HOST sums.
  *
  * One simulated rank holds 3 samples of a batch of 8; the hook adds the other rank's sums (5
  * samples, computed by the CPU op beforehand), element count included, so the uneven split and
  * the unbiased running variance are exercised. The same rank runs on the CPU reference with the
  * same hook, and the GPU must agree with it: y, save_mean, save_invstd, running statistics, dx,
  * dgamma, dbeta (relative error 1e-5), for plain BN and fused BN+Swish, through the whole ops and
- * through the halves with an explicit host-side reduction. The hook must see [2C + 1] doubles,
- * once per pass.
+ * through the halves with an explicit host-side reduction, and through the whole ops with a
+ * device-side hook only (allreduce_sum NULL; the test's hook copies through the host, stream
+ * ordered). The hook must see [2C + 1] doubles, once per pass, and the device hook the context's
+ * stream.
  *
  * Skipped (77) without a GPU. `--cpu` runs the "device" side on the CPU backend instead, which
  * checks this test's own plumbing on machines without a GPU.
@@ -34,6 +38,9 @@ typedef struct other_rank {
   double fwd[2 * C + 1], bwd[2 * C + 1];
   int pass; /* 0: forward, 1: backward */
   int calls, bad_len;
+  int dev_hook;      /* the whole ops get allreduce_sum_dev only */
+  void *want_stream; /* the stream the device hook must be given */
+  int bad_stream;
 } other_rank;
 
 static void add_other(void *arg, double *buf, int n) {
@@ -46,6 +53,21 @@ static void add_other(void *arg, double *buf, int n) {
   const double *src = o->pass ? o->bwd : o->fwd;
   for (int i = 0; i < n; i++)
     buf[i] += src[i];
+}
+
+/* The same on device sums, as NCCL would see them. cudaMemcpy runs on the legacy default stream,
+ * which waits for the context's (blocking) stream and is waited on by it: stream-ordered. */
+static void add_other_dev(void *arg, double *dev_buf, int n, void *stream) {
+  other_rank *o = arg;
+  double host[2 * C + 1];
+  o->bad_stream += stream != o->want_stream;
+  if (n != 2 * C + 1) {
+    o->calls++, o->bad_len++;
+    return;
+  }
+  cuda_memcpy_d2h(host, dev_buf, sizeof host);
+  add_other(o, host, n);
+  cuda_memcpy_h2d(dev_buf, host, sizeof host);
 }
 
 /* Inputs of the rank (host) */
@@ -108,7 +130,9 @@ static void run_rank(op_ctx *ctx, int swish, int halves, other_rank *o, const re
   tensor tx = t4(ctx, b.x), tdy = t4(ctx, b.dy), ty = t4(ctx, b.y), tdx = t4(ctx, b.dx);
   tensor tg = t1(ctx, b.gamma), tb = t1(ctx, b.beta), tsm = t1(ctx, b.sm), tsi = t1(ctx, b.si);
   tensor trm = t1(ctx, b.rm), trv = t1(ctx, b.rv), tdg = t1(ctx, b.dg), tdb = t1(ctx, b.db);
-  bn_sync sync = {add_other, o};
+  bn_sync sync = {.allreduce_sum = o->dev_hook ? NULL : add_other,
+                  .arg = o,
+                  .allreduce_sum_dev = o->dev_hook ? add_other_dev : NULL};
   batchnorm_params p = batchnorm_params_default();
   const op_backend *ops = ctx->ops;
   double sums[2 * C + 1];
@@ -182,7 +206,7 @@ static void compare(const char *what, const float *got, const float *want, int64
         halves ? "halves " : "train ", what, err, TOL);
 }
 
-static void check(op_ctx *dev, int swish, int halves) {
+static void check(op_ctx *dev, int swish, int halves, int dev_hook) {
   op_ctx cpu = op_ctx_cpu();
   other_rank o;
   static result ref, got;
@@ -198,9 +222,11 @@ static void check(op_ctx *dev, int swish, int halves) {
   CHECK(o.calls == 2 && o.bad_len == 0, "CPU hook: %d calls, %d of the wrong length", o.calls,
         o.bad_len);
   o.calls = 0;
+  o.dev_hook = dev_hook, o.want_stream = dev->stream;
   run_rank(dev, swish, halves, &o, &ref, &got);
   CHECK(o.calls == 2 && o.bad_len == 0, "device hook: %d calls (want 2), %d of the wrong length",
         o.calls, o.bad_len);
+  CHECK(o.bad_stream == 0, "allreduce_sum_dev was given another stream than the context's");
   compare("y", got.y, ref.y, RANK_N * PLANE, swish, halves);
   compare("save_mean", got.sm, ref.sm, C, swish, halves);
   compare("save_invstd", got.si, ref.si, C, swish, halves);
@@ -209,9 +235,9 @@ static void check(op_ctx *dev, int swish, int halves) {
   compare("dx", got.dx, ref.dx, RANK_N * PLANE, swish, halves);
   compare("dgamma", got.dg, ref.dg, C, swish, halves);
   compare("dbeta", got.db, ref.db, C, swish, halves);
-  printf("%s %-9s %-6s y/stats/running/dx/dgamma/dbeta vs CPU with the same hook\n",
+  printf("%s %-9s %-10s y/stats/running/dx/dgamma/dbeta vs CPU with the same hook\n",
          test_failures > before ? "FAIL" : "ok", swish ? "bn_swish" : "batchnorm",
-         halves ? "halves" : "train");
+         halves ? "halves" : (dev_hook ? "train dev" : "train"));
   op_ctx_free(&cpu);
 }
 
@@ -232,9 +258,11 @@ int main(int argc, char **argv) {
   test_fill_uniform(beta_, C, -0.5f, 0.5f, 23, 6);
   test_fill_uniform(rm0, C, -0.2f, 0.2f, 23, 7);
   test_fill_uniform(rv0, C, 0.8f, 1.2f, 23, 8);
-  for (int swish = 0; swish <= 1; swish++)
+  for (int swish = 0; swish <= 1; swish++) {
     for (int halves = 0; halves <= 1; halves++)
-      check(&dev, swish, halves);
+      check(&dev, swish, halves, 0);
+    if (!on_cpu) check(&dev, swish, 0, 1); /* the CPU backend never calls allreduce_sum_dev */
+  }
   op_ctx_free(&dev);
   return test_finish("test_bn_sync_gpu");
 }

@@ -237,7 +237,7 @@ static void run_case(const parity_case *pc, const char *python, const char *src)
   model_losses Ls;
   for (int s = 1; s <= ADAMAX_STEPS; s++) {
     if (s == 1) memcpy(theta0, P, (size_t)np * sizeof(float));
-    adamax_params ap = {ADAMAX_LR, 0.9, 0.999, 1e-3, ADAMAX_WD, s};
+    adamax_params ap = {ADAMAX_LR, 0.9, 0.999, 1e-3, ADAMAX_WD, s, NULL};
     ctx.ops->adamax_step(&ctx, &ap, &tp, &tg, &tm, &tu);
     if (s == ADAMAX_STEPS) break;
     b.step = 3 + (uint32_t)s;

@@ -88,7 +88,7 @@ static void run_arch(const char *name, model_arch a, int B, int adamax_steps) {
   tensor tm = tensor_1d(mom, r->param_arena_numel), tu = tensor_1d(u, r->param_arena_numel);
   double first = L.loss, last = L.loss;
   for (int s = 1; s <= adamax_steps; s++) {
-    adamax_params ap = {2e-3, 0.9, 0.999, 1e-3, 3e-4, s};
+    adamax_params ap = {2e-3, 0.9, 0.999, 1e-3, 3e-4, s, NULL};
     ctx.ops->adamax_step(&ctx, &ap, &tp, &tg, &tm, &tu);
     b.step = (uint32_t)s;
     b.step = 0; /* same ε: the loss of one fixed problem */
@@ -223,7 +223,7 @@ static int bench(int B, int steps) {
     model_batch b = {x, B, keys, 1, (uint32_t)s};
     double t0 = now_s(), c0 = (double)clock() / CLOCKS_PER_SEC;
     model_train_step(m, &ctx, &b, &o, &L);
-    adamax_params ap = {1e-3, 0.9, 0.999, 1e-3, 3e-4, s + 1};
+    adamax_params ap = {1e-3, 0.9, 0.999, 1e-3, 3e-4, s + 1, NULL};
     ctx.ops->adamax_step(&ctx, &ap, &tp, &tg, &tm, &tu);
     wall[s] = now_s() - t0;
     cpu[s] = (double)clock() / CLOCKS_PER_SEC - c0;

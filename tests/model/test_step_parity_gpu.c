@@ -87,7 +87,7 @@ static void run_arch(const char *name, model_arch a) {
     keys[i] = (uint32_t)i;
   model_objective ob = {0.5, 1, 0.1, 4, 1};
   model_losses L[2];
-  adamax_params ap = {1e-3, 0.9, 0.999, 1e-3, 3e-4, 0};
+  adamax_params ap = {1e-3, 0.9, 0.999, 1e-3, 3e-4, 0, NULL};
   float *opt_m[2], *opt_u[2];
   for (int k = 0; k < 2; k++) {
     opt_m[k] = ctx[k].ops->alloc((size_t)n * sizeof(float));

@@ -251,7 +251,7 @@ static void adamax_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float
     copy_in(ctx, io, i == 0 ? 0 : i + 1, out[i], in);
   tensor th = opcase_view(ctx, &io->out[0], out[0]), g = opcase_view(ctx, &io->in[1], in[1]),
          m = opcase_view(ctx, &io->out[1], out[1]), u = opcase_view(ctx, &io->out[2], out[2]);
-  adamax_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1]};
+  adamax_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1], NULL};
   ctx->ops->adamax_step(ctx, &p, &th, &g, &m, &u);
 }
 static void adamax_ref(const op_case *c, const opcase_io *io, double *const *in,
@@ -271,7 +271,7 @@ static void adam_fwd(const op_case *c, op_ctx *ctx, const opcase_io *io, float *
     copy_in(ctx, io, i == 0 ? 0 : i + 1, out[i], in);
   tensor th = opcase_view(ctx, &io->out[0], out[0]), g = opcase_view(ctx, &io->in[1], in[1]),
          m = opcase_view(ctx, &io->out[1], out[1]), v = opcase_view(ctx, &io->out[2], out[2]);
-  adam_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1]};
+  adam_params p = {c->fp[0], 0.9, 0.999, c->fp[2], c->fp[1], c->ip[1], NULL};
   ctx->ops->adam_step(ctx, &p, &th, &g, &m, &v);
 }
 static void adam_ref(const op_case *c, const opcase_io *io, double *const *in, double *const *out) {

@@ -39,10 +39,10 @@ static void run(int adam, double lr, double eps, double wd) {
   for (int k = 0; k < STEPS; k++) {
     tensor tg = tensor_1d(grads + (int64_t)k * N, N);
     if (adam) {
-      adam_params p = {lr, 0.9, 0.999, eps, wd, k + 1};
+      adam_params p = {lr, 0.9, 0.999, eps, wd, k + 1, NULL};
       adam_step_cpu(&ctx, &p, &tt, &tg, &tm, &ts);
     } else {
-      adamax_params p = {lr, 0.9, 0.999, eps, wd, k + 1};
+      adamax_params p = {lr, 0.9, 0.999, eps, wd, k + 1, NULL};
       adamax_step_cpu(&ctx, &p, &tt, &tg, &tm, &ts);
     }
   }

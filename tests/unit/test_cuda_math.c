@@ -352,7 +352,7 @@ static void test_optim(void) {
   tensor tth = tensor_1d(th, n), tm = tensor_1d(m, n), tu = tensor_1d(u, n), tg = tensor_1d(g, n);
   for (int step = 1; step <= 5; step++) {
     test_fill_uniform(g, n, -2, 2, 19, 10u + (uint32_t)step);
-    adamax_params p = {1e-2, 0.9, 0.999, 1e-3, 3e-4, step};
+    adamax_params p = {1e-2, 0.9, 0.999, 1e-3, 3e-4, step, NULL};
     adamax_step_cpu(&ctx, &p, &tth, &tg, &tm, &tu);
     om_adamax_k k = om_adamax_consts(&p);
     for (int64_t i = 0; i < n; i++)
@@ -365,7 +365,7 @@ static void test_optim(void) {
   memset(m2, 0, (size_t)n * 4), memset(u2, 0, (size_t)n * 4);
   for (int step = 1; step <= 5; step++) {
     test_fill_uniform(g, n, -2, 2, 19, 20u + (uint32_t)step);
-    adam_params p = {1e-3, 0.9, 0.999, 1e-8, 1e-4, step};
+    adam_params p = {1e-3, 0.9, 0.999, 1e-8, 1e-4, step, NULL};
     adam_step_cpu(&ctx, &p, &tth, &tg, &tm, &tu);
     om_adam_k k = om_adam_consts(&p);
     for (int64_t i = 0; i < n; i++)

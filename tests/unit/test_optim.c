@@ -67,11 +67,11 @@ static void run_multi_step(int use_adam) {
   for (int k = 1; k <= STEPS; k++) {
     make_grad(g, N, k);
     if (use_adam) {
-      adam_params p = {1e-2, 0.9, 0.999, 1e-8, 3e-4, k};
+      adam_params p = {1e-2, 0.9, 0.999, 1e-8, 3e-4, k, NULL};
       adam_step_cpu(&ctx, &p, &tth, &tg, &tm, &ts);
       adam_ref_step(&p, &r, g, N);
     } else {
-      adamax_params p = {1e-2, 0.9, 0.999, 1e-3, 3e-4, k};
+      adamax_params p = {1e-2, 0.9, 0.999, 1e-3, 3e-4, k, NULL};
       adamax_step_cpu(&ctx, &p, &tth, &tg, &tm, &ts);
       adamax_ref_step(&p, &r, g, N);
     }
@@ -100,7 +100,7 @@ static void test_first_steps(void) {
   /* Adamax, lr 0.01, no decay: m = 0.1 g, u = |g| + eps, theta -= lr / 0.1 * m / u */
   float th[3] = {0.5f, -0.25f, 1.0f}, g[3] = {0.2f, -0.004f, 0.0f}, m[3] = {0}, u[3] = {0};
   tensor tt = tensor_1d(th, 3), tg = tensor_1d(g, 3), tm = tensor_1d(m, 3), tu = tensor_1d(u, 3);
-  adamax_params p = {0.01, 0.9, 0.999, 1e-3, 0.0, 1};
+  adamax_params p = {0.01, 0.9, 0.999, 1e-3, 0.0, 1, NULL};
   adamax_step_cpu(&ctx, &p, &tt, &tg, &tm, &tu);
   CHECK_CLOSE(th[0], 0.5 - 0.01 * 0.2 / 0.201, 1e-7, 0, "adamax step 1, theta[0]");
   CHECK_CLOSE(th[1], -0.25 + 0.01 * 0.004 / 0.005, 1e-7, 0, "adamax step 1, theta[1]");
@@ -118,7 +118,7 @@ static void test_first_steps(void) {
   float th2 = 2.0f, g2 = 0.0f, m2 = 0, u2 = 0;
   tensor a = tensor_1d(&th2, 1), b = tensor_1d(&g2, 1), c = tensor_1d(&m2, 1),
          d = tensor_1d(&u2, 1);
-  adamax_params pw = {0.01, 0.9, 0.999, 1e-3, 0.5, 1};
+  adamax_params pw = {0.01, 0.9, 0.999, 1e-3, 0.5, 1, NULL};
   adamax_step_cpu(&ctx, &pw, &a, &b, &c, &d);
   CHECK_CLOSE(m2, 0.1, 1e-7, 0, "adamax: coupled weight decay in m");
   CHECK_CLOSE(th2, 2.0 - 0.01 * 1.0 / 1.001, 1e-7, 0, "adamax: coupled weight decay in theta");
@@ -127,7 +127,7 @@ static void test_first_steps(void) {
   /* Adam step 1: m^ = g, v^ = g^2, theta -= lr g / (|g| + eps) */
   float ta[2] = {0.5f, -1.0f}, ga[2] = {0.3f, -0.02f}, ma[2] = {0}, va[2] = {0};
   tensor xa = tensor_1d(ta, 2), xg = tensor_1d(ga, 2), xm = tensor_1d(ma, 2), xv = tensor_1d(va, 2);
-  adam_params q = {0.001, 0.9, 0.999, 1e-3, 0.0, 1};
+  adam_params q = {0.001, 0.9, 0.999, 1e-3, 0.0, 1, NULL};
   adam_step_cpu(&ctx, &q, &xa, &xg, &xm, &xv);
   CHECK_CLOSE(ta[0], 0.5 - 0.001 * 0.3 / 0.301, 1e-7, 0, "adam step 1, theta[0]");
   CHECK_CLOSE(ta[1], -1.0 + 0.001 * 0.02 / 0.021, 1e-7, 0, "adam step 1, theta[1]");

@@ -191,7 +191,7 @@ static void fake_allreduce(void *arg, double *buf, int n) {
 static void *rank_main(void *arg) {
   fake_rank *me = arg;
   op_ctx ctx = op_ctx_cpu(); /* one context per thread */
-  bn_sync sync = {fake_allreduce, me};
+  bn_sync sync = {fake_allreduce, me, NULL};
   run_wrappers(&ctx, me->state, me->swish, &sync);
   op_ctx_free(&ctx);
   return NULL;
