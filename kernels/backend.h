@@ -67,6 +67,9 @@ typedef struct op_backend {
   void (*fence_record)(op_ctx *ctx, op_fence *f);
   /* the host waits until the work before the last fence_record of f is done */
   void (*fence_sync)(op_ctx *ctx, op_fence *f);
+  /* milliseconds of device time between two recorded fences that have both passed (CUDA:
+   * cudaEventElapsedTime; CPU: the host clock at the records): nvae-bench's phase split */
+  double (*fence_elapsed_ms)(op_fence *start, op_fence *end);
   /* host → device on the backend's copy stream: the copy starts after `after` (nullable: after
    * all work queued on ctx so far), and work queued on ctx after this call waits for it. `host`
    * (from host_alloc) must not change until a fence recorded after this call has passed. */

@@ -6,10 +6,13 @@
  * Synthetic images of the config's shape (data.path's shape when the dataset opens, else what the
  * model section implies, as `nvae-train --dry-run` assumes), the real model, objective, backward
  * and Adamax update on the chosen backend. After the warm-up steps (the first one runs 40 power
- * iterations and touches every page) it times each step, synchronising the device at the phase
- * boundaries so the split is real: data (batch preparation on the host), forward (upload, forward,
- * objective), backward, optimizer (non-finite check and update). One process: no communication
- * (the scaling study, tools/nvae-scaling.py, measures that under mpirun).
+ * iterations and touches every page) it queues the timed steps as the trainer does, without
+ * waiting for the device, and times them with the host clock over all of them (one wait at the
+ * end) and with fences (CUDA events) inside each step: data (batch preparation on the host,
+ * overlapping the device), forward (upload, forward, objective), backward, optimizer (non-finite
+ * count, norm, gated update) in device time. Their sum below the step time is device idle time.
+ * One process: no communication (the scaling study, tools/nvae-scaling.py, measures that under
+ * mpirun).
  *
  * Prints images/s, ms per step and its split, the device memory the run holds (every arena is
  * allocated once: model arenas + optimizer state + the op context's scratch/workspace, and on the
@@ -58,17 +61,15 @@ static void device_sync(op_ctx *ctx, model *m) {
   ctx->ops->to_host(ctx, &one, model_params(m), sizeof one);
 }
 
+/* The backward phase starts: a fence there when the step is timed (no wait). */
 typedef struct phase_clock {
   op_ctx *ctx;
-  model *m;
-  double t_backward;
+  op_fence *mark; /* NULL: not timed */
 } phase_clock;
 
 static void on_phase(void *arg, int phase) {
   phase_clock *pc = arg;
-  if (phase != MODEL_PHASE_BACKWARD || !pc->m) return;
-  device_sync(pc->ctx, pc->m);
-  pc->t_backward = now_s();
+  if (phase == MODEL_PHASE_BACKWARD && pc->mark) pc->ctx->ops->fence_record(pc->ctx, pc->mark);
 }
 
 typedef struct bench_result {
@@ -90,13 +91,12 @@ static int bench_run(const nvae_config *cfg, const model_arch *arch, const model
                      op_ctx *ctx, int B, int warmup, int steps, bench_result *r, nvae_err *e) {
   model_options mo;
   config_model_options(cfg, g, B, &mo);
-  phase_clock pc = {ctx, NULL, 0};
+  phase_clock pc = {ctx, NULL};
   mo.hooks.phase = on_phase;
   mo.hooks.phase_arg = &pc;
   model *m = NULL;
   int rc = model_create(arch, &mo, ctx, &m, e);
   if (rc) return rc;
-  pc.m = m;
   model_init_params(m, 1);
   const registry *reg = model_registry(m);
   train_optim opt;
@@ -108,42 +108,56 @@ static int bench_run(const nvae_config *cfg, const model_arch *arch, const model
     keys[b] = (uint32_t)b;
   const int binary = cfg->model.decoder == NVAE_DECODER_BERNOULLI;
   model_objective ob = {0.5, cfg->train.kl_balance, cfg->train.weight_decay_norm, 4, 1};
-  double sum[5] = {0}; /* data, forward, backward, optimizer, step */
+  /* Timed steps are queued as the trainer queues them, without waiting for the device; fences
+   * (CUDA events) at the step's start, the backward phase, the end of backward and the end of the
+   * update give the device time of each phase, read after one wait at the end. The step time is
+   * the host's wall clock over the timed steps (data preparation overlaps the device's work, as
+   * in the trainer). */
+  op_fence **fz = nvae_calloc((size_t)steps * 4, sizeof *fz);
+  for (int k = 0; k < steps * 4; k++) fz[k] = ctx->ops->fence_new(ctx);
+  double data = 0, t_start = 0;
   for (int s = 0; s < warmup + steps; s++) {
+    const int timed = s >= warmup;
+    op_fence **f = timed ? fz + 4 * (s - warmup) : NULL;
+    if (s == warmup) {
+      device_sync(ctx, m); /* the warm-up steps are done */
+      t_start = now_s();
+    }
     const double t0 = now_s();
     synth_batch(x, per * B, binary, (uint32_t)s);
-    const double t1 = now_s();
+    if (timed) data += now_s() - t0;
     model_batch mb = {x, B, keys, 1, (uint32_t)s};
+    if (timed) ctx->ops->fence_record(ctx, f[0]);
+    pc.mark = timed ? f[1] : NULL;
     /* as the trainer queues it: no loss read-back, the update gated on the device */
     model_train_step(m, ctx, &mb, &ob, NULL);
-    device_sync(ctx, m);
-    const double t2 = now_s();
+    if (timed) ctx->ops->fence_record(ctx, f[2]);
     float *grads = model_grads(m);
     double *v = model_step_values(m);
     train_optim_count_nonfinite(ctx, grads, reg->param_arena_numel, v);
     train_optim_gate(&opt, ctx, grads, v);
     train_optim_step(&opt, ctx, model_params(m), grads, 1e-4, v + STEPV_BAD);
     train_optim_commit(&opt); /* a skipped update would still count: timing only */
-    device_sync(ctx, m);
-    const double t3 = now_s();
-    if (s < warmup) continue;
-    sum[0] += t1 - t0;
-    sum[1] += pc.t_backward - t1;
-    sum[2] += t2 - pc.t_backward;
-    sum[3] += t3 - t2;
-    sum[4] += t3 - t0;
+    if (timed) ctx->ops->fence_record(ctx, f[3]);
   }
+  device_sync(ctx, m);
+  const double wall = now_s() - t_start;
+  double ms[3] = {0}; /* forward, backward, optimizer: device time */
+  for (int k = 0; k < steps; k++)
+    for (int j = 0; j < 3; j++) ms[j] += ctx->ops->fence_elapsed_ms(fz[4 * k + j], fz[4 * k + j + 1]);
+  for (int k = 0; k < steps * 4; k++) ctx->ops->fence_free(fz[k]);
+  free(fz);
   double f, b;
   model_flops_per_image(m, &f, &b);
   memset(r, 0, sizeof *r);
   r->batch = B;
   r->steps = steps;
-  r->images_per_s = (double)B * steps / sum[4];
-  r->step_ms = 1e3 * sum[4] / steps;
-  r->data_ms = 1e3 * sum[0] / steps;
-  r->forward_ms = 1e3 * sum[1] / steps;
-  r->backward_ms = 1e3 * sum[2] / steps;
-  r->optimizer_ms = 1e3 * sum[3] / steps;
+  r->images_per_s = (double)B * steps / wall;
+  r->step_ms = 1e3 * wall / steps;
+  r->data_ms = 1e3 * data / steps;
+  r->forward_ms = ms[0] / steps;
+  r->backward_ms = ms[1] / steps;
+  r->optimizer_ms = ms[2] / steps;
   r->device_mib = (double)(model_device_bytes(m) + train_optim_bytes(reg->param_arena_numel) +
                            ctx->scratch_bytes) /
                   (1024.0 * 1024.0);
@@ -192,9 +206,12 @@ static int predict_max_batch(const model_arch *arch, const registry *reg, double
 static void print_result(const bench_result *r, const char *device) {
   printf("device %s, batch %d, %d timed steps\n", device, r->batch, r->steps);
   printf("  images/s         %10.2f\n", r->images_per_s);
-  printf("  ms per step      %10.2f = data %.2f + forward %.2f + backward %.2f + optimizer %.2f "
-         "(communication 0: one process)\n",
-         r->step_ms, r->data_ms, r->forward_ms, r->backward_ms, r->optimizer_ms);
+  const double busy = r->forward_ms + r->backward_ms + r->optimizer_ms;
+  printf("  ms per step      %10.2f wall; device time forward %.2f + backward %.2f + optimizer "
+         "%.2f = %.2f (%.0f %% of the step; the rest the device waits for the host); host data "
+         "%.2f (overlaps the device); communication 0: one process\n",
+         r->step_ms, r->forward_ms, r->backward_ms, r->optimizer_ms, busy,
+         r->step_ms > 0 ? 100.0 * busy / r->step_ms : 0.0, r->data_ms);
   printf("  device memory    %10.1f MiB held (%.2f MiB per image)%s\n", r->device_mib,
          r->device_mib / r->batch, "");
   printf("  peak RSS         %10.1f MiB (host)\n", r->rss_mib);

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/backend.h"
 
@@ -14,7 +15,7 @@ static void cpu_copy(op_ctx *ctx, void *dst, const void *src, size_t bytes) {
 
 /* Work on the CPU is done when queued: fences are always passed, queued copies are copies. */
 struct op_fence {
-  int unused;
+  double t; /* host clock at the last record (seconds) */
 };
 static void *cpu_host_alloc(size_t bytes) {
   void *p = NULL;
@@ -22,7 +23,14 @@ static void *cpu_host_alloc(size_t bytes) {
 }
 static op_fence *cpu_fence_new(op_ctx *ctx) { return nvae_calloc(1, sizeof(op_fence)); }
 static void cpu_fence_free(op_fence *f) { free(f); }
-static void cpu_fence_noop(op_ctx *ctx, op_fence *f) {}
+static double host_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+static void cpu_fence_record(op_ctx *ctx, op_fence *f) { f->t = host_seconds(); }
+static void cpu_fence_sync(op_ctx *ctx, op_fence *f) {}
+static double cpu_fence_elapsed_ms(op_fence *a, op_fence *b) { return 1e3 * (b->t - a->t); }
 static void cpu_from_host_async(op_ctx *ctx, void *dev, const void *host, size_t bytes,
                                 op_fence *after) {
   memmove(dev, host, bytes);
@@ -50,8 +58,9 @@ const op_backend op_backend_cpu = {
     .host_free = cpu_free,
     .fence_new = cpu_fence_new,
     .fence_free = cpu_fence_free,
-    .fence_record = cpu_fence_noop,
-    .fence_sync = cpu_fence_noop,
+    .fence_record = cpu_fence_record,
+    .fence_sync = cpu_fence_sync,
+    .fence_elapsed_ms = cpu_fence_elapsed_ms,
     .from_host_async = cpu_from_host_async,
     .to_host_async = cpu_copy,
     .philox_fill_uniform = cpu_fill_uniform,

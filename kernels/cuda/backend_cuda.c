@@ -65,7 +65,7 @@ static void cuda_from_host(op_ctx *ctx, void *dev, const void *host, size_t byte
 /* ---- queued copies and fences (backend.h) ---- */
 
 struct op_fence {
-  cudaEvent_t ev; /* recorded on the context's stream; timing off: only ordering is wanted */
+  cudaEvent_t ev; /* recorded on the context's stream; with timing, for fence_elapsed_ms */
 };
 
 static void *cuda_host_alloc(size_t bytes) {
@@ -87,8 +87,14 @@ static void cuda_host_free(void *p) {
 
 static op_fence *cuda_fence_new(op_ctx *ctx) {
   op_fence *f = nvae_calloc(1, sizeof *f);
-  CUDA_CHECK(cudaEventCreateWithFlags(&f->ev, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&f->ev, cudaEventDefault)); /* timing: nvae-bench */
   return f;
+}
+
+static double cuda_fence_elapsed_ms(op_fence *start, op_fence *end) {
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start->ev, end->ev));
+  return ms;
 }
 
 static void cuda_fence_free(op_fence *f) {
@@ -163,6 +169,7 @@ static void cuda_table_build(void) {
   cuda_table.fence_free = cuda_fence_free;
   cuda_table.fence_record = cuda_fence_record;
   cuda_table.fence_sync = cuda_fence_sync;
+  cuda_table.fence_elapsed_ms = cuda_fence_elapsed_ms;
   cuda_table.from_host_async = cuda_from_host_async;
   cuda_table.to_host_async = cuda_to_host_async;
   cuda_table.philox_fill_uniform = cuda_fill_uniform;

@@ -11,7 +11,8 @@ typedef void (*any_fn)(void);
 // clang-format off
 static const char *const names[] = {
     "alloc", "free", "zero", "copy", "to_host", "from_host", "host_alloc", "host_free",
-    "fence_new", "fence_free", "fence_record", "fence_sync", "from_host_async", "to_host_async",
+    "fence_new", "fence_free", "fence_record", "fence_sync", "fence_elapsed_ms", "from_host_async",
+    "to_host_async",
     "philox_fill_uniform", "philox_fill_normal", "add_scaled_forward", "add_scaled_backward",
     "scale_forward", "scale_backward", "swish_forward", "swish_backward", "elu_forward",
     "elu_backward", "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",

@@ -80,6 +80,16 @@ int main(int argc, char **argv) {
   expect(&ctx, f, back, a, "two uploads in a row: the first");
   expect(&ctx, f, back2, b, "two uploads in a row: the second");
 
+  /* 4. device time between two fences around work: non-negative, and 0 for the same point */
+  ops->fence_record(&ctx, after);
+  for (int k = 0; k < 8; k++) ops->copy(&ctx, d1, d2, NBYTES);
+  ops->fence_record(&ctx, f);
+  ops->fence_sync(&ctx, f);
+  double ms = ops->fence_elapsed_ms(after, f), zero = ops->fence_elapsed_ms(f, f);
+  CHECK(ms >= 0 && ms < 60e3, "fence_elapsed_ms around 8 copies: %g ms", ms);
+  CHECK(zero == 0, "fence_elapsed_ms of a fence to itself: %g ms", zero);
+  printf("ok   fence_elapsed_ms: 8 copies of %zu bytes in %.3f ms\n", (size_t)NBYTES, ms);
+
   void *empty = ops->host_alloc(0);
   CHECK(empty != NULL, "host_alloc(0) returned NULL");
   ops->host_free(empty);
