@@ -25,7 +25,8 @@ const struct op_backend *op_backend_cuda(void);
 
 /* A CUDA op context on GPU `gpu_index`: cudaSetDevice, its own stream (ordered with the legacy
  * default stream, so plain cudaMemcpy calls elsewhere stay ordered with it), a cuDNN handle bound
- * to that stream, an empty workspace that op_ctx_scratch() grows, the conv algorithm cache;
+ * to that stream, a copy stream (non-blocking) for from_host_async with the two events of its
+ * hand-off, an empty workspace that op_ctx_scratch() grows, the conv algorithm cache;
  * deterministic = 0 and allow_tf32 = 0 (true float32, what the parity tests compare). Change
  * ctx.deterministic / ctx.allow_tf32 at any time: the conv algorithm cache is keyed by both.
  * Fatal (file:line, CUDA's error text) when the GPU cannot be used; check cuda_device_count() first
@@ -34,7 +35,7 @@ op_ctx op_ctx_cuda(int gpu_index);
 /* op_ctx_scratch() and op_ctx_free() for CUDA contexts (called through kernels/op_ctx.c). */
 void *cuda_ctx_scratch(op_ctx *ctx, size_t bytes);
 void cuda_ctx_release(op_ctx *ctx);
-/* Waits for everything queued on the context's stream. */
+/* Waits for everything queued on the context's stream and its copy stream. */
 void cuda_ctx_synchronize(op_ctx *ctx);
 
 /* Number of visible CUDA devices; 0 when there is no driver or no GPU (never fatal). */
