@@ -14,7 +14,7 @@
 #include "trainer/model_registry.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
-#include "trainer/step_outcome.h"
+#include "trainer/train_progress.h"
 #include "trainer/train_fault.h"
 #include "trainer/train_log.h"
 #include "trainer/train_optim.h"
@@ -244,12 +244,6 @@ static int setup_agree(const train_comm *c, int rc, nvae_err *e) {
   return fail_alone(c, NVAE_EXIT_RUNTIME, e);
 }
 
-typedef struct interval {
-  double sums[8]; /* loss, recon, kl, nelbo, bpd, sr, bnreg, grad_norm */
-  int steps;
-  double t0, step_seconds;
-} interval;
-
 static int validate(const nvae_config *cfg, const train_opts *o, model *m, op_ctx *ctx,
                     const model_geometry *g, run_dir *rd, int64_t step, int64_t epoch,
                     nvae_err *e) {
@@ -367,95 +361,6 @@ static void loss_poison(op_ctx *ctx, double *v) {
   h[STEPV_BAD] += 1.0;
   ctx->ops->from_host(ctx, v, h, sizeof h);
 }
-
-/* What the loop keeps on the host between steps, and what reading a step's outcome needs. */
-typedef struct train_loop {
-  const nvae_config *cfg;
-  const train_comm *comm;
-  model *m;
-  op_ctx *ctx;
-  train_optim *opt;
-  run_dir *rd;
-  int64_t total, log_every, group_every;
-  int batch, binary, rank0;
-  step_outcome outcome;
-  interval iv;
-  double ema_step, train_seconds;
-  int64_t skipped, streak;
-  int flush_rc, flush_agreed; /* the last loop_take's error, and whether every rank took it */
-} train_loop;
-
-/* Reads the pending step's outcome (waiting for the device if it is still running it): skips
- * and the non-finite streak limit, the optimizer's step count, the logging interval and the log
- * lines. Every rank reads the same steps in the same order (the log averages are collectives). */
-static int loop_take(train_loop *L, nvae_err *e) {
-  L->flush_rc = 0;
-  L->flush_agreed = 0;
-  step_info in;
-  const double *v = step_outcome_take(&L->outcome, L->ctx, &in);
-  if (!v) return 0;
-  const nvae_config *cfg = L->cfg;
-  const train_comm *comm = L->comm;
-  const int64_t done = in.step + 1;
-  if (v[STEPV_BAD] > 0) { /* the update was not applied (the gate) */
-    L->skipped++;
-    L->streak++;
-    if (L->rank0)
-      printf("step %lld: non-finite loss or gradients (%.0f values): update skipped (%lld in a "
-             "row, limit %d)\n",
-             (long long)done, v[STEPV_BAD], (long long)L->streak, cfg->train.nonfinite_max_skips);
-    if (L->streak >= cfg->train.nonfinite_max_skips) {
-      L->flush_agreed = 1;
-      return L->flush_rc = nvae_errf(
-                 e, NVAE_EXIT_RUNTIME,
-                 "%lld consecutive steps with non-finite loss or gradients (limit "
-                 "train.nonfinite_max_skips = %d) at step %lld: lower optim.lr or set "
-                 "train.grad_clip",
-                 (long long)L->streak, cfg->train.nonfinite_max_skips, (long long)done);
-    }
-    return 0;
-  }
-  L->streak = 0;
-  train_optim_commit(L->opt);
-  L->train_seconds += in.seconds;
-  L->ema_step = L->ema_step == 0 ? in.seconds : 0.9 * L->ema_step + 0.1 * in.seconds;
-
-  /* ---- logging (averages over the interval and the ranks) ---- */
-  model_losses Ls;
-  model_losses_from_values(L->m, v, &Ls);
-  const double vals[8] = {Ls.loss, Ls.recon, Ls.kl, Ls.nelbo, Ls.bpd, Ls.sr, Ls.bnreg,
-                          v[STEPV_GNORM]};
-  interval *iv = &L->iv;
-  for (int k = 0; k < 8; k++) iv->sums[k] += vals[k];
-  iv->steps++;
-  iv->step_seconds += in.seconds;
-  int rc = 0;
-  if (done % L->log_every == 0 || done == L->total) {
-    double red[8];
-    for (int k = 0; k < 8; k++) red[k] = iv->sums[k] / iv->steps;
-    train_comm_sum(comm, red, 7); /* the grad norm is already global */
-    for (int k = 0; k < 7; k++) red[k] /= comm->world;
-    train_log_stats ls = {done, L->total, in.epoch, red[0], red[1], red[2], red[3], red[4], red[5],
-                          red[6], in.lr, in.beta, in.lambda, red[7],
-                          (double)iv->steps * L->batch * comm->world / iv->step_seconds,
-                          1e3 * iv->step_seconds / iv->steps,
-                          L->ema_step * (double)(L->total - done), L->skipped, L->binary};
-    rc = train_log_progress(L->rd, &ls, e);
-    if (!rc && in.group_step) {
-      /* per-group KL averaged over the ranks (the balancing coefficients are already global
-       * with kl_balance_scope global); active units are rank 0's batch */
-      model_losses Lg = in.group;
-      train_comm_sum(comm, Lg.kl_group, Lg.n_groups);
-      for (int k = 0; k < Lg.n_groups; k++) Lg.kl_group[k] /= comm->world;
-      rc = train_log_groups(L->rd, done, &Lg, e);
-    }
-    *iv = (interval){{0}, 0, now_s(), 0};
-  }
-  return L->flush_rc = rc; /* a log write error is this rank's alone */
-}
-
-/* ckpt_refs.flush: a checkpoint saves the counters with the last queued step's outcome in. */
-static int loop_flush(void *arg, nvae_err *e) { return loop_take(arg, e); }
 
 /* Every comm.param_check_every_steps: all ranks must hold bit-identical parameters (they start
  * from rank 0's and apply the same averaged update). Each rank contributes the CRC-32C of its
@@ -607,11 +512,11 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
   int64_t eval_every_epochs = cfg->eval.every_epochs_set ? cfg->eval.every_epochs
                                                           : (cfg->train.epochs <= 50 ? 1 : 20);
   const int n_img = B < 16 ? B : 16;
-  train_loop L = {.cfg = cfg, .comm = comm, .m = m, .ctx = &ctx, .opt = &opt, .rd = &rd,
+  train_progress L = {.cfg = cfg, .comm = comm, .m = m, .ctx = &ctx, .opt = &opt, .rd = &rd,
                   .total = total, .log_every = cfg->log.every_steps,
                   .group_every = cfg->log.every_steps * 10, /* per-group KL, less often */
                   .batch = B, .binary = binary, .rank0 = rank0};
-  L.iv = (interval){{0}, 0, now_s(), 0};
+  train_progress_reset_interval(&L);
   step_outcome_init(&L.outcome, &ctx, model_step_values_len(m));
   int64_t step = 0, last_eval = -1;
   int agreed = 0; /* rc is an error every rank took together (non-finite streak, set-up) */
@@ -625,7 +530,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
                          .interval_sums = L.iv.sums,
                          .n_interval_sums = (int)(sizeof L.iv.sums / sizeof L.iv.sums[0]),
                          .interval_steps = &L.iv.steps, .interval_seconds = &L.iv.step_seconds,
-                         .flush = loop_flush, .flush_arg = &L};
+                         .flush = train_progress_flush, .flush_arg = &L};
   if (!rc && (rc = ckpt_start(&cks, &ckr, o->resume, o->reshard, e))) agreed = 1;
   /* ---- end checkpoints ---- */
 
@@ -682,7 +587,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     const double t_backward = now_s();
 
     /* the previous step's outcome (the device finished it before this step's work) */
-    if ((rc = loop_take(&L, e))) {
+    if ((rc = train_progress_take(&L, e))) {
       agreed = L.flush_agreed;
       break;
     }
@@ -707,7 +612,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     const int want_eval = done != total && (cfg->eval.every_steps_set
                                                 ? done % cfg->eval.every_steps == 0
                                                 : epoch_end && (done / ipe) % eval_every_epochs == 0);
-    if ((want_images || want_eval) && (rc = loop_take(&L, e))) { /* log lines stay in order */
+    if ((want_images || want_eval) && (rc = train_progress_take(&L, e))) { /* log lines stay in order */
       agreed = L.flush_agreed;
       break;
     }
@@ -718,7 +623,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
       last_eval = done;
     }
   }
-  if (!rc && (rc = loop_take(&L, e))) agreed = L.flush_agreed; /* the last step's outcome */
+  if (!rc && (rc = train_progress_take(&L, e))) agreed = L.flush_agreed; /* the last step's outcome */
 
   /* ---- the end: validation, images, final/model.h5 ---- */
   if (!rc && (rc = ckpt_finish(cks, e))) agreed = 1; /* the final checkpoint */
