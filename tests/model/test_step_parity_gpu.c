@@ -3,10 +3,13 @@
  * initialisation and noise on both backends (Philox is keyed, not sequential), TF32 off:
  *   - one training step: loss terms within 1e-5 relative; the gradient arena
  *     ‖g_gpu − g_cpu‖ ≤ 1e-4‖g_cpu‖ + 1e-6·√n;
- *   - five Adamax steps on fresh batches: parameters within 1e-4 relative (‖·‖ of the arena).
+ *   - five Adamax steps on fresh batches, queued as the trainer queues them (no loss read-back
+ *     after the first step; the non-finite count, gradient norm, clipping factor and gated update
+ *     in the step values on the device): parameters within 1e-4 relative (‖·‖ of the arena),
+ *     the gradient norm of step 1 within 1e-5 and the last step's loss terms within 1e-4.
  * The tolerances are those of the CPU-vs-PyTorch parity test (tests/model/test_model_parity.c).
  * Exit 77 (skipped) without a visible GPU or without the CUDA backend in this build: never a
- * pass that did not run. */
+ * pass that did not run. --cpu runs the CPU backend on both sides (the test's own plumbing). */
 #include "kernels/backend.h"
 #include "trainer/model_arch.h"
 #include "tests/test_util.h"
@@ -57,11 +60,15 @@ static void check_terms(const char *name, const model_losses *g, const model_los
   }
 }
 
+static int cpu_only; /* --cpu */
+
 static void run_arch(const char *name, model_arch a) {
   op_ctx ctx[2];
   char err[256];
   ctx[0] = op_ctx_cpu();
-  if (op_ctx_for_device(DEVICE_CUDA, 0, &ctx[1], err, sizeof err)) {
+  if (cpu_only) {
+    ctx[1] = op_ctx_cpu();
+  } else if (op_ctx_for_device(DEVICE_CUDA, 0, &ctx[1], err, sizeof err)) {
     printf("%s: %s\n", name, err);
     return;
   }
@@ -95,11 +102,12 @@ static void run_arch(const char *name, model_arch a) {
     ctx[k].ops->zero(&ctx[k], opt_m[k], (size_t)n * sizeof(float));
     ctx[k].ops->zero(&ctx[k], opt_u[k], (size_t)n * sizeof(float));
   }
+  const double grad_clip = 1e30; /* the gate's arithmetic runs; no clipping: parity of the update */
   for (int step = 0; step < 6; step++) {
     make_batch(&a, x, 100 + (uint64_t)step);
     model_batch mb = {x, B, keys, 5, (uint32_t)step};
     for (int k = 0; k < 2; k++)
-      model_train_step(m[k], &ctx[k], &mb, &ob, &L[k]);
+      model_train_step(m[k], &ctx[k], &mb, &ob, step == 0 ? &L[k] : NULL);
     if (step == 0) { /* one step: loss terms and the gradient */
       check_terms(name, &L[1], &L[0]);
       float *gg = arena_to_host(&ctx[1], model_grads(m[1]), n);
@@ -115,13 +123,35 @@ static void run_arch(const char *name, model_arch a) {
       free(gc);
     }
     if (step == 5) break; /* five updates: after steps 0..4 */
-    for (int k = 0; k < 2; k++) {
+    double head[2][STEPV_HEAD];
+    for (int k = 0; k < 2; k++) { /* the trainer's update, queued (train.c, train_optim.c) */
+      const op_backend *o = ctx[k].ops;
+      double *v = model_step_values(m[k]);
       tensor p = tensor_on(tensor_1d(model_params(m[k]), n), ctx[k].device);
       tensor g = tensor_on(tensor_1d(model_grads(m[k]), n), ctx[k].device);
       tensor mm = tensor_on(tensor_1d(opt_m[k], n), ctx[k].device);
       tensor uu = tensor_on(tensor_1d(opt_u[k], n), ctx[k].device);
+      o->reduce_to_scalar(&ctx[k], &g, SCALAR_NONFINITE, 1.0, v + STEPV_BAD);
+      o->reduce_to_scalar(&ctx[k], &g, SCALAR_SQUARE, 1.0, v + STEPV_GNORM_SQ);
+      o->optim_gate(&ctx[k], grad_clip, v);
       ap.step = step + 1;
-      ctx[k].ops->adamax_step(&ctx[k], &ap, &p, &g, &mm, &uu);
+      ap.gate = v + STEPV_BAD;
+      o->adamax_step(&ctx[k], &ap, &p, &g, &mm, &uu);
+      o->to_host(&ctx[k], head[k], v, sizeof head[k]);
+    }
+    CHECK(head[0][STEPV_BAD] == 0 && head[1][STEPV_BAD] == 0 && head[1][STEPV_SCALE] == 1.0,
+          "%s: step %d: non-finite count gpu %g cpu %g, scale %g", name, step + 1,
+          head[1][STEPV_BAD], head[0][STEPV_BAD], head[1][STEPV_SCALE]);
+    const double gn = fabs(head[1][STEPV_GNORM] - head[0][STEPV_GNORM]) / head[0][STEPV_GNORM];
+    CHECK(step > 0 || gn <= 1e-5, "%s: gradient norm gpu %.9g cpu %.9g", name,
+          head[1][STEPV_GNORM], head[0][STEPV_GNORM]);
+    if (step == 4) { /* the last step's terms, read from the step values (no model_losses) */
+      const int idx[] = {STEPV_LOSS, STEPV_RECON, STEPV_KL, STEPV_SR, STEPV_BNREG};
+      for (int i = 0; i < 5; i++) {
+        double a0 = head[0][idx[i]], a1 = head[1][idx[i]];
+        CHECK(fabs(a1 - a0) <= 1e-4 * fabs(a0) + 1e-9, "%s: step 5 value %d: gpu %.9g cpu %.9g",
+              name, idx[i], a1, a0);
+      }
     }
   }
   float *pg = arena_to_host(&ctx[1], model_params(m[1]), n);
@@ -142,8 +172,9 @@ static void run_arch(const char *name, model_arch a) {
   }
 }
 
-int main(void) {
-  if (op_device_count(DEVICE_CUDA) < 1)
+int main(int argc, char **argv) {
+  cpu_only = argc > 1 && !strcmp(argv[1], "--cpu");
+  if (!cpu_only && op_device_count(DEVICE_CUDA) < 1)
     return test_skip("test_step_parity_gpu", "no CUDA device visible (or no CUDA backend built)");
   const char *names[] = {"tiny", "tiny-nf"}; /* flows off and on */
   for (int i = 0; i < 2; i++) {
