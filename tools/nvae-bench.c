@@ -24,6 +24,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kernels/backend.h"
+#include "kernels/base/clock.h"
 #include "kernels/random.h"
 #include "trainer/config.h"
 #include "trainer/config_model.h"
@@ -43,12 +44,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void usage(FILE *f) {
   fprintf(f, "usage: nvae-bench --config FILE [--batch N] [--steps N] [--warmup N] [--device "
@@ -121,11 +116,11 @@ static int bench_run(const nvae_config *cfg, const model_arch *arch, const model
     op_fence **f = timed ? fz + 4 * (s - warmup) : NULL;
     if (s == warmup) {
       device_sync(ctx, m); /* the warm-up steps are done */
-      t_start = now_s();
+      t_start = nvae_now_s();
     }
-    const double t0 = now_s();
+    const double t0 = nvae_now_s();
     synth_batch(x, per * B, binary, (uint32_t)s);
-    if (timed) data += now_s() - t0;
+    if (timed) data += nvae_now_s() - t0;
     model_batch mb = {x, B, keys, 1, (uint32_t)s};
     if (timed) ctx->ops->fence_record(ctx, f[0]);
     pc.mark = timed ? f[1] : NULL;
@@ -141,7 +136,7 @@ static int bench_run(const nvae_config *cfg, const model_arch *arch, const model
     if (timed) ctx->ops->fence_record(ctx, f[3]);
   }
   device_sync(ctx, m);
-  const double wall = now_s() - t_start;
+  const double wall = nvae_now_s() - t_start;
   double ms[3] = {0}; /* forward, backward, optimizer: device time */
   for (int k = 0; k < steps; k++)
     for (int j = 0; j < 3; j++) ms[j] += ctx->ops->fence_elapsed_ms(fz[4 * k + j], fz[4 * k + j + 1]);

@@ -14,6 +14,7 @@
  * unless --keep. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/ckpt_fs.h"
+#include "kernels/base/clock.h"
 #include "trainer/ckpt_names.h"
 #include "trainer/ckpt_read.h"
 #include "trainer/ckpt_write.h"
@@ -26,12 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void fill(float *x, int64_t n, uint64_t seed, float scale) {
   uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -68,13 +63,13 @@ static void drop_cache(const char *step_dir) {
 
 static int load(const char *step_dir, ckpt_state *st, const train_comm *one, double *seconds,
                 nvae_err *e) {
-  const double t0 = now_s();
+  const double t0 = nvae_now_s();
   ckpt_manifest m;
   if (ckpt_verify(step_dir, st->cfg, st->model.reg->param_arena_numel, one, 0, &m, e) != CKPT_FINE)
     return e->code ? e->code : 1;
   int rc = ckpt_load(step_dir, &m, st, one, e);
   ckpt_manifest_free(&m);
-  *seconds = now_s() - t0;
+  *seconds = nvae_now_s() - t0;
   return rc;
 }
 

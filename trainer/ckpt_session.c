@@ -2,6 +2,7 @@
  * checkpoint reader and writer. */
 #define _POSIX_C_SOURCE 200809L
 #include "kernels/backend.h"
+#include "kernels/base/clock.h"
 #include "trainer/ckpt.h"
 #include "trainer/ckpt_comm.h"
 #include "trainer/ckpt_hooks.h"
@@ -32,12 +33,6 @@ struct ckpt_session {
   float *h_params, *h_buffers, *h_sr, *h_m, *h_v;
   ckpt_trace trace;
 };
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- host views of the arenas ------------------------------------------------------------------
  */
@@ -120,7 +115,7 @@ static int write_now(ckpt_session *s, int64_t done, int signal_pending, ckpt_wri
   if (!rc) {
     s->last_step = done;
     s->last_world = r->comm->world;
-    s->last_time = now_s();
+    s->last_time = nvae_now_s();
   }
   return rc;
 }
@@ -144,7 +139,7 @@ int ckpt_step(ckpt_session *s, nvae_err *e) {
   /* one all-reduce per step: [any rank signalled, rank 0's clock says a checkpoint is due] —
    * the clocks of the ranks differ, so rank 0 alone decides and every rank follows */
   double v[2] = {sig ? 1 : 0,
-                 r->comm->rank == 0 && minutes > 0 && now_s() - s->last_time >= 60.0 * minutes};
+                 r->comm->rank == 0 && minutes > 0 && nvae_now_s() - s->last_time >= 60.0 * minutes};
   train_comm_sum(r->comm, v, 2);
   const int have = done == s->last_step && s->last_world == r->comm->world;
   const int64_t every = r->cfg->checkpoint.every_steps;
@@ -255,7 +250,7 @@ static int apply_resumed(ckpt_session *s, ckpt_state *st, const ckpt_resume_resu
 
 int ckpt_start(ckpt_session **out, const ckpt_refs *r, const char *resume, int reshard,
                nvae_err *e) {
-  const double t0 = now_s();
+  const double t0 = nvae_now_s();
   const train_comm *c = r->comm;
   ckpt_session *s = nvae_calloc(1, sizeof *s);
   *out = s;
@@ -288,7 +283,7 @@ int ckpt_start(ckpt_session **out, const ckpt_refs *r, const char *resume, int r
                "written by %d rank(s)%s (%.2f s)\n",
                res.path, (long long)*r->step, (unsigned long long)st.rank.sampler_epoch,
                (unsigned long long)st.rank.sampler_position, (long long)s->n_images, res.world_size,
-               res.world_size != c->world ? ", resharded" : "", now_s() - t0);
+               res.world_size != c->world ? ", resharded" : "", nvae_now_s() - t0);
         if (st.rank.batch_size * res.world_size != G)
           printf("resumed          global batch %d -> %d: the epoch continues at the same sample "
                  "position; schedules keep counting steps\n",
@@ -302,7 +297,7 @@ int ckpt_start(ckpt_session **out, const ckpt_refs *r, const char *resume, int r
   if (ckpt_signal_install() != 0)
     fprintf(stderr, "nvae-train: WARNING: cannot install the SIGTERM/SIGUSR1 handler: %s\n",
             strerror(errno));
-  s->last_time = now_s();
+  s->last_time = nvae_now_s();
   ckpt_trace_open(&s->trace, s->n_images, c->rank, c->world, s->batch,
                   (uint64_t)r->cfg->train.seed);
   return 0;

@@ -1,6 +1,7 @@
 /* The checkpoint commit protocol (ckpt_write.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/ckpt_write.h"
+#include "kernels/base/clock.h"
 
 #include "trainer/ckpt_comm.h"
 #include "trainer/ckpt_fs.h"
@@ -16,12 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* What one file contributes to the success all-reduce. */
 typedef struct file_sum {
@@ -175,7 +170,7 @@ static int commit(const char *dir, const char *tmp, const char *final, int64_t s
 
 int ckpt_write(const char *dir, int64_t step, const ckpt_state *st, const train_comm *c,
                const ckpt_write_opts *wo, ckpt_write_result *res, nvae_err *e) {
-  const double t0 = now_s();
+  const double t0 = nvae_now_s();
   const int W = c->world > 0 ? c->world : 1, rank = c->rank;
   memset(res, 0, sizeof *res);
   char name[CKPT_NAME_MAX];
@@ -248,7 +243,7 @@ int ckpt_write(const char *dir, int64_t step, const ckpt_state *st, const train_
     rc = ckpt_comm_report(c, 0, codes, 0, e);
     goto out;
   }
-  res->seconds = now_s() - t0;
+  res->seconds = nvae_now_s() - t0;
   res->bytes = bytes;
   ckpt_comm_bcast_f64(c, &res->bytes, 1);
   if (rank == 0 && !wo->quiet) {

@@ -1,6 +1,7 @@
 /* Validation / evaluation passes (evaluate.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/evaluate.h"
+#include "kernels/base/clock.h"
 
 #include "dataset/dataset_yaml.h"
 #include "dataset/loader.h"
@@ -32,16 +33,10 @@ int evaluate_pick_split(const char *data_path, const char *split, char *out, siz
   return rc;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int evaluate_run(model *m, op_ctx *ctx, const evaluate_opts *o, const model_geometry *g,
                  const train_comm *comm, evaluate_result *r, nvae_err *e) {
   memset(r, 0, sizeof *r);
-  const double t0 = now_s();
+  const double t0 = nvae_now_s();
   if (evaluate_pick_split(o->data_path, o->split, r->split, sizeof r->split, e)) return e->code;
   loader_opts lo;
   loader_opts_default(&lo);
@@ -98,6 +93,6 @@ int evaluate_run(model *m, op_ctx *ctx, const evaluate_opts *o, const model_geom
   r->log_px = sums[0] > 0 ? sums[2] / sums[0] : NAN;
   r->bpd_elbo = r->nelbo / (D * log(2.0));
   r->bpd_log_px = -r->log_px / (D * log(2.0));
-  r->seconds = now_s() - t0;
+  r->seconds = nvae_now_s() - t0;
   return 0;
 }

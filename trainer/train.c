@@ -2,6 +2,7 @@
  * validation, images and the final model.h5. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/train.h"
+#include "kernels/base/clock.h"
 
 #include "dataset/loader.h"
 #include "kernels/backend.h"
@@ -28,12 +29,6 @@
 #include <unistd.h>
 
 static const double MIB = 1.0 / (1024.0 * 1024.0);
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int train_uses_cuda(const nvae_config *cfg) {
   if (cfg->device == NVAE_DEVICE_CUDA) return 1;
@@ -544,7 +539,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
       agreed = L.flush_rc ? L.flush_agreed : 1;
       break;
     }
-    const double t_step = now_s();
+    const double t_step = nvae_now_s();
     double cs0[3], cs1[3];
     train_comm_stats(comm, cs0);
     const loader_batch *b = loader_next(tl, e);
@@ -554,7 +549,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     }
     const int64_t epoch = step / ipe;
     batch_prep_run(&bp, b, (uint32_t)step, 0, x, keys);
-    const double t_data = now_s();
+    const double t_data = nvae_now_s();
     const double beta = sched_kl_beta(&s, step), lambda = sched_lambda(&s, beta);
     const double lr = sched_lr(&s, step);
     const int64_t done_after = step + 1; /* per-group statistics only where they are logged */
@@ -584,7 +579,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     /* Non-finite check: the same decision on every rank (counts summed across ranks). */
     train_optim_count_nonfinite(&ctx, grads, reg->param_arena_numel, v);
     sum_dev(comm, &ctx, v + STEPV_BAD, 1);
-    const double t_backward = now_s();
+    const double t_backward = nvae_now_s();
 
     /* the previous step's outcome (the device finished it before this step's work) */
     if ((rc = train_progress_take(&L, e))) {
@@ -593,7 +588,7 @@ int train_run(const nvae_config *cfg, const train_opts *o, nvae_err *e) {
     }
     train_optim_gate(&opt, &ctx, grads, v);
     train_optim_step(&opt, &ctx, model_params(m), grads, lr, v + STEPV_BAD);
-    const double t_end = now_s();
+    const double t_end = nvae_now_s();
     info.seconds = t_end - t_step;
     step_outcome_queue(&L.outcome, &ctx, v, &info);
     train_comm_stats(comm, cs1);

@@ -1,19 +1,12 @@
 /* The host's side of the training loop between steps (train_progress.h). */
-#define _POSIX_C_SOURCE 200809L
 #include "trainer/train_progress.h"
 
+#include "kernels/base/clock.h"
 #include "trainer/train_log.h"
 
 #include <stdio.h>
-#include <time.h>
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-void train_progress_reset_interval(train_progress *p) { p->iv = (interval){{0}, 0, now_s(), 0}; }
+void train_progress_reset_interval(train_progress *p) { p->iv = (interval){{0}, 0, nvae_now_s(), 0}; }
 
 int train_progress_take(train_progress *p, nvae_err *e) {
   p->flush_rc = 0;

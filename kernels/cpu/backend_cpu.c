@@ -2,9 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/backend.h"
+#include "kernels/base/clock.h"
 
 static void *cpu_alloc(size_t bytes) { return nvae_aligned_alloc(bytes); }
 static void cpu_free(void *p) { nvae_free(p); }
@@ -23,12 +23,7 @@ static void *cpu_host_alloc(size_t bytes) {
 }
 static op_fence *cpu_fence_new(op_ctx *ctx) { return nvae_calloc(1, sizeof(op_fence)); }
 static void cpu_fence_free(op_fence *f) { free(f); }
-static double host_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static void cpu_fence_record(op_ctx *ctx, op_fence *f) { f->t = host_seconds(); }
+static void cpu_fence_record(op_ctx *ctx, op_fence *f) { f->t = nvae_now_s(); }
 static void cpu_fence_sync(op_ctx *ctx, op_fence *f) {}
 static double cpu_fence_elapsed_ms(op_fence *a, op_fence *b) { return 1e3 * (b->t - a->t); }
 static void cpu_from_host_async(op_ctx *ctx, void *dev, const void *host, size_t bytes,
